@@ -1,0 +1,150 @@
+//! The provenance record of a run: `run.json`, field for field as DESIGN.md lists it.
+//!
+//! Fields may be added; none may be renamed. `passed + rejected + errored == total` always,
+//! and every output file is listed with its real size and hash.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every record got an outcome (rejected and errored records are counted, not fatal).
+    Succeeded,
+    /// The run itself could not complete; `error` says why.
+    Failed,
+    /// The run was stopped before every record got an outcome.
+    Cancelled,
+}
+
+/// The provenance record written to `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The run's id (a UUIDv7: sortable by start time).
+    pub run_id: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// Which component ran.
+    pub hook: HookRef,
+    /// `sha256:` digest of the hook's contract.
+    pub contract_digest: String,
+    /// `sha256:` digest of the config's canonical JSON.
+    pub config_digest: String,
+    /// The limits in force (after clamping to the host's ceilings).
+    pub limits: LimitsRecord,
+    /// The memory cap at the end of the run (raised by OOM doubling).
+    pub memory_bytes_final: u64,
+    /// How many times the memory cap doubled.
+    pub oom_retries: u32,
+    /// Outcome counts.
+    pub records: Counts,
+    /// Fuel used by every call, reruns included.
+    pub fuel_consumed: u64,
+    /// The most linear memory any sandbox held.
+    pub peak_memory_bytes: u64,
+    /// What was read.
+    pub input: InputRecord,
+    /// Every output file, by name.
+    pub outputs: BTreeMap<String, OutputFile>,
+    /// RFC 3339.
+    pub started_at: String,
+    /// RFC 3339.
+    pub finished_at: String,
+    /// Wall-clock duration of the run.
+    pub duration_ms: u64,
+    /// The host that ran it.
+    pub host: HostInfo,
+    /// Records per call.
+    pub chunk_size: usize,
+    /// Sandboxes started, reruns included.
+    pub calls: u64,
+    /// Guest output dropped because the log cap was reached.
+    pub log_bytes_dropped: u64,
+    /// Why the run failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Which component ran, and under which registered name, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRef {
+    /// The registered hook name, or null for a component run from a file.
+    pub name: Option<String>,
+    /// The release version, or null for a component run from a file.
+    pub version: Option<u32>,
+    /// `sha256:` digest of the component's bytes.
+    pub digest: String,
+}
+
+/// The limits of a run, in the units of `run.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitsRecord {
+    /// Fuel per record.
+    pub fuel_per_record: u64,
+    /// The starting memory cap.
+    pub memory_bytes: u64,
+    /// The most the cap may double to.
+    pub memory_ceiling_bytes: u64,
+    /// How many times the cap may double.
+    pub max_oom_retries: u32,
+    /// Wall-clock time per record.
+    pub timeout_ms: u64,
+}
+
+/// Outcome counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Non-blank input lines.
+    pub total: u64,
+    /// Records that passed.
+    pub passed: u64,
+    /// Records the hook rejected.
+    pub rejected: u64,
+    /// Records that errored, invalid lines included.
+    pub errored: u64,
+}
+
+/// The input that was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    /// Lowercase hex sha256 of every byte read.
+    pub sha256: String,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Non-blank lines.
+    pub records: u64,
+}
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputFile {
+    /// Lowercase hex sha256 of the file.
+    pub sha256: String,
+    /// The file's size.
+    pub bytes: u64,
+    /// Lines in the file.
+    pub rows: u64,
+}
+
+/// The host that ran the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// hookhost's version.
+    pub version: String,
+    /// wasmtime's version.
+    pub wasmtime: String,
+    /// Fingerprint of the engine configuration.
+    pub engine: String,
+}
+
+/// Now, as RFC 3339 UTC with milliseconds.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let now = now
+        .replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+        .unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .expect("UTC times always format")
+}

@@ -1,0 +1,483 @@
+//! The batch runner: runs chunks of records through fresh sandboxes and settles one outcome
+//! per record.
+//!
+//! One call is a fixed sequence of small steps: build the sandbox (fresh store, memory cap,
+//! captured output, the files of the call's records) → set fuel and arm the deadline →
+//! instantiate and `configure` → set fuel and arm the deadline for N records → `process` →
+//! collect fuel, memory and output → classify the result.
+//!
+//! When a call fails, the runner keeps every innocent record's outcome:
+//! - a denied memory grow reruns the same records with the cap doubled (at most
+//!   `max_oom_retries` times in the run, never above the ceiling; the raised cap stays);
+//! - any other failure (trap, fuel, timeout, wrong outcome count), or an OOM with no doubling
+//!   left, splits the call in halves and runs each on a fresh sandbox, until the failing record
+//!   runs alone and gets the error.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use wasmtime::Trap;
+
+use crate::bindings::{self, Outcome};
+use crate::component::HookComponent;
+use crate::contract::{CheckedRows, Violation};
+use crate::error::{Error, RecordError};
+use crate::limits::Limits;
+use crate::sandbox::{self, OutputCapture, SandboxSpec, Stop};
+
+/// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones make
+/// isolating a failing record cheaper.
+pub const DEFAULT_CHUNK_SIZE: usize = 32;
+/// The most JSON one record's rows may take.
+pub const DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD: u64 = 16 << 20;
+/// The most guest output (stdout and stderr) kept for one run; the rest is dropped and counted.
+pub const DEFAULT_MAX_LOG_BYTES: u64 = 16 << 20;
+/// The longest rejection reason or guest error message kept, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
+
+/// How a [`BatchRunner`] runs.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// The limits, already clamped to the host's ceilings.
+    pub limits: Limits,
+    /// The most memory the cap may double to.
+    pub memory_ceiling: u64,
+    /// The config handed to `configure`, as JSON text.
+    pub config_json: String,
+    /// The most JSON one record's rows may take. By default
+    /// [`DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD`].
+    pub max_output_bytes_per_record: u64,
+    /// The most guest output kept for the run. By default [`DEFAULT_MAX_LOG_BYTES`].
+    pub max_log_bytes: u64,
+    /// Set to stop the run: in-flight guest code stops within one epoch tick.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// One record ready to run, with the files directory it may read, if any.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    /// The record as the guest receives it.
+    pub record: bindings::Record,
+    /// The host directory holding the record's files, shown to the guest at
+    /// `record.files_dir`.
+    pub files_host_dir: Option<std::path::PathBuf>,
+}
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordOutcome {
+    /// The record passed with these rows.
+    Passed(CheckedRows),
+    /// The hook refused the record.
+    Rejected(String),
+    /// The record has no features because of this error.
+    Errored(RecordError),
+}
+
+/// What the runner has measured so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunnerStats {
+    /// Fuel used by every call, failed ones and reruns included.
+    pub fuel_consumed: u64,
+    /// The most linear memory any sandbox held.
+    pub peak_memory_bytes: u64,
+    /// Sandboxes started (calls made), reruns included.
+    pub calls: u64,
+    /// Times the memory cap doubled.
+    pub oom_retries: u32,
+    /// The memory cap now in force.
+    pub memory_bytes: u64,
+    /// Guest output bytes dropped because the log cap was reached.
+    pub log_bytes_dropped: u64,
+}
+
+/// Runs chunks of records for one run of one hook. See the module docs for the retry rules.
+#[derive(Debug)]
+pub struct BatchRunner {
+    hook: HookComponent,
+    settings: RunnerSettings,
+    stats: RunnerStats,
+    logs: Vec<u8>,
+    log_bytes_kept: u64,
+}
+
+/// Why a call produced no usable outcomes.
+#[derive(Debug, Clone, PartialEq)]
+enum Failure {
+    Fuel,
+    Timeout,
+    Memory,
+    Trap(String),
+    OutcomeCount { expected: usize, got: usize },
+}
+
+impl BatchRunner {
+    /// A runner for `hook` with `settings`.
+    pub fn new(hook: HookComponent, settings: RunnerSettings) -> Self {
+        let stats = RunnerStats {
+            memory_bytes: settings.limits.memory_bytes,
+            ..RunnerStats::default()
+        };
+        BatchRunner {
+            hook,
+            settings,
+            stats,
+            logs: Vec::new(),
+            log_bytes_kept: 0,
+        }
+    }
+
+    /// What the runner has measured so far.
+    pub fn stats(&self) -> RunnerStats {
+        self.stats
+    }
+
+    /// Takes the guest output captured since the last call to this, with a header per call.
+    pub fn take_logs(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.logs)
+    }
+
+    /// Runs `records` and returns one outcome per record, in order.
+    ///
+    /// Fails only when the run itself cannot go on: the hook refused its config, `configure`
+    /// failed, the engine failed, or the run was cancelled ([`Error::Cancelled`]; outcomes
+    /// already settled in earlier chunks stay valid).
+    pub fn run_chunk(&mut self, records: &[PendingRecord]) -> Result<Vec<RecordOutcome>, Error> {
+        let mut outcomes = Vec::with_capacity(records.len());
+        self.run_isolated(records, 0..records.len(), &mut outcomes)?;
+        debug_assert_eq!(outcomes.len(), records.len());
+        Ok(outcomes)
+    }
+
+    fn run_isolated(
+        &mut self,
+        records: &[PendingRecord],
+        range: Range<usize>,
+        outcomes: &mut Vec<RecordOutcome>,
+    ) -> Result<(), Error> {
+        loop {
+            let failure = match self.call(&records[range.clone()])? {
+                Ok(settled) => {
+                    outcomes.extend(settled);
+                    return Ok(());
+                }
+                Err(failure) => failure,
+            };
+            if failure == Failure::Memory && self.double_memory() {
+                continue;
+            }
+            if range.len() > 1 {
+                let middle = range.start + range.len() / 2;
+                tracing::debug!(?failure, records = range.len(), "splitting a failed call");
+                self.run_isolated(records, range.start..middle, outcomes)?;
+                return self.run_isolated(records, middle..range.end, outcomes);
+            }
+            outcomes.push(RecordOutcome::Errored(self.record_error(failure)));
+            return Ok(());
+        }
+    }
+
+    /// Doubles the memory cap if the run may; says whether it did.
+    fn double_memory(&mut self) -> bool {
+        let limits = &self.settings.limits;
+        let cap = self.stats.memory_bytes;
+        if self.stats.oom_retries >= limits.max_oom_retries || cap >= self.settings.memory_ceiling {
+            return false;
+        }
+        self.stats.memory_bytes = cap.saturating_mul(2).min(self.settings.memory_ceiling);
+        self.stats.oom_retries += 1;
+        tracing::info!(
+            from = cap,
+            to = self.stats.memory_bytes,
+            retry = self.stats.oom_retries,
+            "memory cap doubled after a denied grow"
+        );
+        true
+    }
+
+    fn record_error(&self, failure: Failure) -> RecordError {
+        let limits = &self.settings.limits;
+        match failure {
+            Failure::Fuel => RecordError::FuelExhausted {
+                fuel_per_record: limits.fuel_per_record,
+            },
+            Failure::Timeout => RecordError::Timeout {
+                timeout_ms: limits.timeout.as_millis() as u64,
+            },
+            Failure::Memory => RecordError::MemoryExhausted {
+                cap_bytes: self.stats.memory_bytes,
+                oom_retries: self.stats.oom_retries,
+            },
+            Failure::Trap(message) => RecordError::Trap(message),
+            Failure::OutcomeCount { expected, got } => RecordError::ContractViolation(Violation {
+                column: None,
+                row: None,
+                reason: format!("the hook returned {got} outcomes for {expected} record(s)"),
+            }),
+        }
+    }
+
+    /// One sandbox, one `process` call. The outer `Result` is for run-level failures.
+    fn call(
+        &mut self,
+        records: &[PendingRecord],
+    ) -> Result<Result<Vec<RecordOutcome>, Failure>, Error> {
+        let limits = self.settings.limits;
+        let n = records.len() as u64;
+        self.stats.calls += 1;
+        let call_number = self.stats.calls;
+
+        // Build the sandbox.
+        let preopens: Vec<_> = records
+            .iter()
+            .filter_map(|r| Some((r.files_host_dir.clone()?, r.record.files_dir.clone()?)))
+            .collect();
+        let log_room = self
+            .settings
+            .max_log_bytes
+            .saturating_sub(self.log_bytes_kept);
+        let capture = OutputCapture::new(log_room as usize);
+        let spec = SandboxSpec {
+            memory_cap: self.stats.memory_bytes,
+            capture: &capture,
+            preopens: &preopens,
+        };
+        let mut store = self.hook.host().new_store(&spec).map_err(|e| Error::Io {
+            path: "files directory".into(),
+            source: e,
+        })?;
+
+        // Instantiate and configure, with one record's budget.
+        let cancel = self.settings.cancel.clone();
+        store
+            .set_fuel(limits.fuel_per_record)
+            .map_err(Error::Engine)?;
+        sandbox::arm_deadline(
+            &mut store,
+            sandbox::ticks_for(limits.timeout),
+            cancel.clone(),
+        );
+        let configured = self.hook.pre().instantiate(&mut store).and_then(|hook| {
+            let answer = hook.call_configure(&mut store, &self.settings.config_json)?;
+            Ok((hook, answer))
+        });
+        let hook = match configured {
+            Ok((hook, Ok(()))) => hook,
+            Ok((_, Err(message))) => return Err(Error::ConfigRejected(message)),
+            Err(error) => {
+                self.collect(
+                    &mut store,
+                    limits.fuel_per_record,
+                    &capture,
+                    call_number,
+                    records,
+                );
+                return match classify(&error, &store) {
+                    Err(Stop::Cancelled) => Err(Error::Cancelled),
+                    Ok(Failure::Memory) => Ok(Err(Failure::Memory)),
+                    Ok(failure) => Err(Error::ConfigureFailed(describe(failure, &error))),
+                    Err(Stop::Timeout) => Err(Error::ConfigureFailed(
+                        "ran past one record's timeout".into(),
+                    )),
+                };
+            }
+        };
+        let used_configuring = limits.fuel_per_record - store.get_fuel().unwrap_or(0);
+        self.stats.fuel_consumed += used_configuring;
+
+        // Process, with N records' budget.
+        let budget = limits.fuel_per_record.saturating_mul(n);
+        store.set_fuel(budget).map_err(Error::Engine)?;
+        sandbox::arm_deadline(
+            &mut store,
+            sandbox::ticks_for(limits.timeout.saturating_mul(n as u32)),
+            cancel,
+        );
+        let wit_records: Vec<bindings::Record> = records.iter().map(|r| r.record.clone()).collect();
+        let result = hook.call_process(&mut store, &wit_records);
+        let output = self.collect(&mut store, budget, &capture, call_number, records);
+
+        // Classify.
+        let answer = match result {
+            Ok(answer) => answer,
+            Err(error) => {
+                let failure = match classify(&error, &store) {
+                    Ok(Failure::Trap(message)) => Failure::Trap(with_guest_hint(message, &output)),
+                    Ok(failure) => failure,
+                    Err(Stop::Timeout) => Failure::Timeout,
+                    Err(Stop::Cancelled) => return Err(Error::Cancelled),
+                };
+                return Ok(Err(failure));
+            }
+        };
+        if answer.len() != records.len() {
+            return Ok(Err(Failure::OutcomeCount {
+                expected: records.len(),
+                got: answer.len(),
+            }));
+        }
+        Ok(Ok(answer.into_iter().map(|o| self.settle(o)).collect()))
+    }
+}
+
+impl BatchRunner {
+    /// Collects a finished call's fuel, memory and output; returns the output it captured.
+    fn collect(
+        &mut self,
+        store: &mut wasmtime::Store<crate::sandbox::SandboxState>,
+        fuel_given: u64,
+        capture: &OutputCapture,
+        call_number: u64,
+        records: &[PendingRecord],
+    ) -> Vec<u8> {
+        self.stats.fuel_consumed += fuel_given - store.get_fuel().unwrap_or(0);
+        self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(store.data().memory.peak());
+        let captured = capture.take();
+        self.stats.log_bytes_dropped += captured.dropped;
+        if !captured.bytes.is_empty() || captured.dropped > 0 {
+            self.log_call(call_number, records, &captured.bytes, captured.dropped);
+        }
+        captured.bytes
+    }
+
+    fn log_call(&mut self, call: u64, records: &[PendingRecord], bytes: &[u8], dropped: u64) {
+        use std::io::Write as _;
+        let first = records.first().map_or("", |r| r.record.id.as_str());
+        let last = records.last().map_or("", |r| r.record.id.as_str());
+        let span = if records.len() == 1 {
+            format!("record {first}")
+        } else {
+            format!("{} records, {first} .. {last}", records.len())
+        };
+        let before = self.logs.len();
+        let _ = writeln!(self.logs, "--- call {call}: {span} ---");
+        self.logs.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") && !bytes.is_empty() {
+            self.logs.push(b'\n');
+        }
+        if dropped > 0 {
+            let _ = writeln!(
+                self.logs,
+                "--- {dropped} more bytes of output dropped: the run's log cap was reached ---"
+            );
+        }
+        self.log_bytes_kept += (self.logs.len() - before) as u64;
+    }
+
+    /// Turns the guest's outcome for one record into the host's, checking rows and sizes.
+    fn settle(&self, outcome: Outcome) -> RecordOutcome {
+        match outcome {
+            Outcome::Passed(rows) => match self.hook.contract().check_rows(rows) {
+                Ok(checked) if checked.json_bytes > self.settings.max_output_bytes_per_record => {
+                    RecordOutcome::Errored(RecordError::OutputTooLarge {
+                        bytes: checked.json_bytes,
+                        limit: self.settings.max_output_bytes_per_record,
+                    })
+                }
+                Ok(checked) => RecordOutcome::Passed(checked),
+                Err(violation) => RecordOutcome::Errored(RecordError::ContractViolation(violation)),
+            },
+            Outcome::Rejected(reason) => RecordOutcome::Rejected(truncate(reason)),
+            Outcome::Errored(error) => RecordOutcome::Errored(RecordError::Guest {
+                message: truncate(error.message),
+                retryable: error.retryable,
+            }),
+        }
+    }
+}
+
+/// Sorts a failed call's error: our own deadline stop, fuel, a denied memory grow, or a trap.
+fn classify(
+    error: &wasmtime::Error,
+    store: &wasmtime::Store<crate::sandbox::SandboxState>,
+) -> Result<Failure, Stop> {
+    if let Some(stop) = error.downcast_ref::<Stop>() {
+        return Err(*stop);
+    }
+    let trap = error.downcast_ref::<Trap>();
+    match trap {
+        Some(Trap::OutOfFuel) => return Ok(Failure::Fuel),
+        Some(Trap::Interrupt) => return Err(Stop::Timeout),
+        _ => {}
+    }
+    // A denied grow usually surfaces as an abort (`unreachable`), so the limiter's record,
+    // not the trap code, says whether memory was the cause.
+    if store.data().memory.denied().is_some() {
+        return Ok(Failure::Memory);
+    }
+    Ok(Failure::Trap(match trap {
+        Some(trap) => trap.to_string(),
+        None => format!("{error:#}")
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }))
+}
+
+fn describe(failure: Failure, error: &wasmtime::Error) -> String {
+    match failure {
+        Failure::Trap(message) => message,
+        Failure::Fuel => "ran out of fuel".into(),
+        other => format!("{other:?}: {error:#}"),
+    }
+}
+
+/// Adds the guest's own account of a trap — a Rust panic message, or the last line it
+/// printed — to the trap's description.
+fn with_guest_hint(message: String, output: &[u8]) -> String {
+    let text = String::from_utf8_lossy(output);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let hint = match lines.iter().rposition(|l| l.contains("panicked at")) {
+        Some(at) => lines[at..]
+            .iter()
+            .take(2)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => match lines.last() {
+            Some(last) => (*last).to_owned(),
+            None => return message,
+        },
+    };
+    format!("{message}; guest output: {}", truncate(hint))
+}
+
+fn truncate(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_are_lifted_from_guest_output() {
+        let output = b"starting\nthread '<unnamed>' panicked at src/lib.rs:3:5:\nboom in r1\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            with_guest_hint("wasm trap: unreachable".into(), output),
+            "wasm trap: unreachable; guest output: thread '<unnamed>' panicked at src/lib.rs:3:5: boom in r1"
+        );
+        assert_eq!(
+            with_guest_hint("t".into(), b"last words\n"),
+            "t; guest output: last words"
+        );
+        assert_eq!(with_guest_hint("t".into(), b""), "t");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let cut = truncate("é".repeat(MAX_MESSAGE_BYTES));
+        assert!(cut.len() <= MAX_MESSAGE_BYTES + '…'.len_utf8());
+        assert!(cut.ends_with('…'));
+    }
+}

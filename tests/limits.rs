@@ -1,0 +1,224 @@
+//! Fuel, memory (with OOM doubling), timeouts, traps and cancellation: each failing record
+//! errors alone with the right kind, and its batch-mates keep their outcomes.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use common::{guest, jsonl, load, run_with};
+use hookhost::limits::{Ceilings, MIB};
+use hookhost::provenance::RunStatus;
+use hookhost::{Host, HostConfig};
+use serde_json::json;
+
+fn host_with_ceiling(bytes: u64) -> Host {
+    Host::new(HostConfig {
+        ceilings: Ceilings {
+            memory_bytes: bytes,
+            ..Ceilings::default()
+        },
+        ..HostConfig::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_record_needing_100_mib_passes_at_32_mib_after_two_doublings() {
+    let input = jsonl(&[
+        ("small", json!({"alloc_mb": 1})),
+        ("large", json!({"alloc_mb": 100})),
+        ("after", json!({"alloc_mb": 2})),
+    ]);
+    let ran = run_with(load("memory_hungry"), &input, |r| {
+        r.limits.memory_bytes = 32 * MIB;
+    });
+    assert_eq!(ran.record.status, RunStatus::Succeeded);
+    assert_eq!(ran.passed_ids(), ["small", "large", "after"]);
+    assert_eq!(ran.rows_of("large"), [&json!({"allocated_mb": 100})]);
+    assert_eq!(ran.record.oom_retries, 2);
+    assert_eq!(ran.record.limits.memory_bytes, 32 * MIB);
+    assert_eq!(ran.record.memory_bytes_final, 128 * MIB);
+    assert!(ran.record.peak_memory_bytes >= 100 * MIB);
+}
+
+#[test]
+fn a_record_needing_more_than_the_ceiling_errors_alone() {
+    let hook = host_with_ceiling(256 * MIB)
+        .load_file(&guest("memory_hungry"))
+        .unwrap();
+    let input = jsonl(&[
+        ("a", json!({"alloc_mb": 1})),
+        ("huge", json!({"alloc_mb": 300})),
+        ("b", json!({"alloc_mb": 100})),
+        ("c", json!({"alloc_mb": 2})),
+    ]);
+    let ran = run_with(hook, &input, |r| r.limits.memory_bytes = 32 * MIB);
+    assert_eq!(ran.record.status, RunStatus::Succeeded);
+    assert_eq!(ran.passed_ids(), ["a", "b", "c"]);
+    let error = ran.error_of("huge");
+    assert_eq!(error["kind"], "memory_exhausted");
+    assert_eq!(error["line"], 2);
+    assert_eq!(error["retryable"], false);
+    assert_eq!(ran.record.oom_retries, 3);
+    assert_eq!(ran.record.memory_bytes_final, 256 * MIB);
+    assert_eq!(ran.record.limits.memory_ceiling_bytes, 256 * MIB);
+}
+
+#[test]
+fn doubling_stops_at_max_oom_retries() {
+    let ran = run_with(
+        load("memory_hungry"),
+        &jsonl(&[("big", json!({"alloc_mb": 100}))]),
+        |r| {
+            r.limits.memory_bytes = 32 * MIB;
+            r.limits.max_oom_retries = 1;
+        },
+    );
+    assert_eq!(ran.error_of("big")["kind"], "memory_exhausted");
+    assert_eq!(ran.record.oom_retries, 1);
+    assert_eq!(ran.record.memory_bytes_final, 64 * MIB);
+}
+
+#[test]
+fn the_raised_cap_stays_for_the_rest_of_the_run() {
+    let input = jsonl(&[
+        ("first", json!({"alloc_mb": 100})),
+        ("second", json!({"alloc_mb": 100})),
+        ("third", json!({"alloc_mb": 100})),
+    ]);
+    let ran = run_with(load("memory_hungry"), &input, |r| {
+        r.limits.memory_bytes = 32 * MIB;
+        r.chunk_size = 1;
+    });
+    assert_eq!(ran.passed_ids(), ["first", "second", "third"]);
+    assert_eq!(
+        ran.record.oom_retries, 2,
+        "later records start at the raised cap"
+    );
+    assert_eq!(
+        ran.record.calls, 5,
+        "3 calls for the first record, 1 each after"
+    );
+}
+
+#[test]
+fn fuel_exhaustion_errors_only_the_looping_record() {
+    let input = jsonl(&[
+        ("before", json!({"n": 1})),
+        ("spin", json!({"action": "loop"})),
+        ("after", json!({"n": 2})),
+    ]);
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.limits.fuel_per_record = 50_000_000
+    });
+    assert_eq!(ran.passed_ids(), ["before", "after"]);
+    assert_eq!(ran.rows_of("after"), [&json!({"value": 2, "note": null})]);
+    let error = ran.error_of("spin");
+    assert_eq!(error["kind"], "fuel_exhausted");
+    assert_eq!(error["retryable"], false);
+    assert!(error["error"].as_str().unwrap().contains("50000000"));
+}
+
+#[test]
+fn a_timeout_errors_only_the_slow_record() {
+    let input = jsonl(&[("spin", json!({"action": "loop"})), ("ok", json!({"n": 7}))]);
+    let started = Instant::now();
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.limits.fuel_per_record = u64::MAX / 4;
+        r.limits.timeout = Duration::from_millis(200);
+    });
+    assert_eq!(ran.passed_ids(), ["ok"]);
+    let error = ran.error_of("spin");
+    assert_eq!(error["kind"], "timeout");
+    assert_eq!(error["retryable"], true);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn traps_error_alone_and_keep_the_guests_own_words() {
+    let input = jsonl(&[
+        ("ok-1", json!({"n": 1})),
+        ("panics", json!({"action": "panic"})),
+        ("aborts", json!({"action": "abort"})),
+        ("recurses", json!({"action": "recurse"})),
+        ("errs", json!({"action": "error", "retryable": true})),
+        ("rejects", json!({"action": "reject"})),
+        ("ok-2", json!({"n": 2})),
+    ]);
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.limits.fuel_per_record = 1_000_000_000
+    });
+    assert_eq!(ran.passed_ids(), ["ok-1", "ok-2"]);
+    let panic = ran.error_of("panics");
+    assert_eq!(panic["kind"], "trap");
+    assert!(
+        panic["error"]
+            .as_str()
+            .unwrap()
+            .contains("chaos panic in record panics"),
+        "{panic}"
+    );
+    assert_eq!(ran.error_of("aborts")["kind"], "trap");
+    assert_eq!(ran.error_of("recurses")["kind"], "trap");
+    let guest = ran.error_of("errs");
+    assert_eq!(
+        (guest["kind"].as_str(), guest["retryable"].as_bool()),
+        (Some("guest_error"), Some(true))
+    );
+    assert_eq!(guest["error"], "asked to error");
+    assert_eq!(ran.rejections[0]["reason"], "asked to reject");
+    let counts = ran.record.records;
+    assert_eq!(
+        (counts.total, counts.passed, counts.rejected, counts.errored),
+        (7, 2, 1, 4)
+    );
+    assert!(
+        ran.logs.contains("chaos panic in record panics"),
+        "the panic is in logs.txt"
+    );
+}
+
+#[test]
+fn guest_output_is_captured_into_the_logs() {
+    let ran = run_with(
+        load("chaos"),
+        &jsonl(&[("talker", json!({"action": "print", "lines": 2}))]),
+        |_| {},
+    );
+    assert!(
+        ran.logs.contains("--- call 1: record talker ---"),
+        "{}",
+        ran.logs
+    );
+    for line in ["stdout line 1 of talker", "stderr line 2 of talker"] {
+        assert!(ran.logs.contains(line), "{line} missing from {}", ran.logs);
+    }
+    assert_eq!(ran.record.log_bytes_dropped, 0);
+}
+
+#[test]
+fn cancelling_stops_guest_code_promptly() {
+    let input = jsonl(&[("spin", json!({"action": "loop"}))]);
+    let started = Instant::now();
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.limits.fuel_per_record = u64::MAX / 4;
+        r.limits.timeout = Duration::from_secs(600);
+        let cancel = r.cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.store(true, Ordering::Relaxed);
+        });
+    });
+    assert_eq!(ran.record.status, RunStatus::Cancelled);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(ran.record.records.total, 0);
+}
