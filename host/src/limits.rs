@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 pub const MIB: u64 = 1 << 20;
 
 /// Fuel (roughly, WebAssembly instructions) each record may use. A call carrying N records gets
-/// N times this. 5 billion is several seconds of guest work, far more than a typical hook needs,
-/// while still stopping an infinite loop.
-pub const DEFAULT_FUEL_PER_RECORD: u64 = 5_000_000_000;
+/// N times this. A billion is around a second of guest work: a hundred times what the example
+/// hooks need per record, while an infinite loop is still stopped quickly.
+pub const DEFAULT_FUEL_PER_RECORD: u64 = 1_000_000_000;
 /// The sandbox's starting linear-memory cap.
 pub const DEFAULT_MEMORY_BYTES: u64 = 64 * MIB;
 /// The most memory any sandbox may get, however often the cap doubles: the whole 32-bit

@@ -120,7 +120,12 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("host: {error:#}");
+            // A library error's message already names its cause; other errors carry context
+            // added here, shown as a chain.
+            match error.downcast_ref::<hookhost::Error>() {
+                Some(error) => eprintln!("host: {error}"),
+                None => eprintln!("host: {error:#}"),
+            }
             ExitCode::FAILURE
         }
     }
@@ -319,13 +324,19 @@ impl ProgressLine {
     }
 }
 
+/// Warnings go to stderr as plain lines; `HOOKHOST_LOG=info|debug|trace` shows more, with
+/// timestamps and sources.
 fn init_tracing() {
-    let level = std::env::var("HOOKHOST_LOG")
+    use tracing_subscriber::filter::LevelFilter;
+    let asked = std::env::var("HOOKHOST_LOG")
         .ok()
-        .and_then(|l| l.parse::<tracing_subscriber::filter::LevelFilter>().ok())
-        .unwrap_or(tracing_subscriber::filter::LevelFilter::WARN);
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .init();
+        .and_then(|l| l.parse::<LevelFilter>().ok());
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(asked.unwrap_or(LevelFilter::WARN))
+        .with_writer(std::io::stderr);
+    if asked.is_some() {
+        builder.init();
+    } else {
+        builder.without_time().with_target(false).init();
+    }
 }

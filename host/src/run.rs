@@ -115,12 +115,19 @@ pub fn run_to_dir(
     let host = request.hook.host().clone();
     let ceilings = *host.ceilings();
     let limits = request.limits.clamped(&ceilings);
+    for change in clamp_changes(&request.limits, &limits) {
+        tracing::warn!("{change}, the host's limit");
+    }
     let config_json = canonical_config(request.config.as_deref())?;
     let reader: Box<dyn BufRead> = match &request.input {
-        Input::File(path) => Box::new(BufReader::with_capacity(
-            256 * 1024,
-            std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
-        )),
+        Input::File(path) => {
+            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                let e = std::io::Error::other("is a directory, not a JSONL file");
+                return Err(Error::io(path, e));
+            }
+            Box::new(BufReader::with_capacity(256 * 1024, file))
+        }
         Input::Stdin => Box::new(std::io::stdin().lock()),
     };
     let files = request.files.as_deref().map(FilesRoot::open).transpose()?;
@@ -139,7 +146,12 @@ pub fn run_to_dir(
             cancel: request.cancel.clone(),
         },
     );
+    let input_name = match &request.input {
+        Input::File(path) => path.clone(),
+        Input::Stdin => PathBuf::from("<stdin>"),
+    };
     let mut batch = Batch {
+        input_name: &input_name,
         run_id: &run_id,
         hook: &request.hook,
         out: &mut out,
@@ -209,6 +221,38 @@ pub fn run_to_dir(
     Ok(record)
 }
 
+/// What clamping changed, in words: `memory 8GiB lowered to 4GiB`.
+fn clamp_changes(asked: &Limits, granted: &Limits) -> Vec<String> {
+    use crate::limits::format_size;
+    let mut changes = Vec::new();
+    let mut note = |what: &str, asked: String, granted: String| {
+        if asked != granted {
+            changes.push(format!("{what} {asked} changed to {granted}"));
+        }
+    };
+    note(
+        "fuel",
+        asked.fuel_per_record.to_string(),
+        granted.fuel_per_record.to_string(),
+    );
+    note(
+        "memory",
+        format_size(asked.memory_bytes),
+        format_size(granted.memory_bytes),
+    );
+    note(
+        "max OOM retries",
+        asked.max_oom_retries.to_string(),
+        granted.max_oom_retries.to_string(),
+    );
+    note(
+        "timeout",
+        format!("{:?}", asked.timeout),
+        format!("{:?}", granted.timeout),
+    );
+    changes
+}
+
 /// Checks that the config is JSON and renders it canonically (sorted keys, no spaces), so the
 /// same config always has the same digest.
 pub fn canonical_config(config: Option<&str>) -> Result<String, Error> {
@@ -220,6 +264,7 @@ pub fn canonical_config(config: Option<&str>) -> Result<String, Error> {
 
 /// The state of a run's main loop.
 struct Batch<'a> {
+    input_name: &'a std::path::Path,
     run_id: &'a str,
     hook: &'a HookComponent,
     out: &'a mut OutputDir,
@@ -249,10 +294,9 @@ impl Batch<'_> {
         let mut slots = Vec::with_capacity(chunk_size);
         let mut records = Vec::with_capacity(chunk_size);
         loop {
-            let item = input.next_item().map_err(|e| Error::Io {
-                path: "input".into(),
-                source: e,
-            })?;
+            let item = input
+                .next_item()
+                .map_err(|e| Error::io(self.input_name, e))?;
             let end = item.is_none();
             match item {
                 Some(InputItem::Record { line, record }) => {

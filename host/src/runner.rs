@@ -10,10 +10,10 @@
 //! - a denied memory grow reruns the same records with the cap doubled (at most
 //!   `max_oom_retries` times in the run, never above the ceiling; the raised cap stays);
 //! - any other failure (trap, fuel, timeout, wrong outcome count), or an OOM with no doubling
-//!   left, splits the call in halves and runs each on a fresh sandbox, until the failing record
-//!   runs alone and gets the error.
+//!   left, reruns each record of the call alone on a fresh sandbox, so only the failing record
+//!   gets the error. (Alone, the guilty record burns one budget and the others only their real
+//!   work; halving instead would burn about N budgets on a record that loops.)
 
-use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -26,9 +26,9 @@ use crate::error::{Error, RecordError};
 use crate::limits::Limits;
 use crate::sandbox::{self, OutputCapture, SandboxSpec, Stop};
 
-/// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones make
-/// isolating a failing record cheaper.
-pub const DEFAULT_CHUNK_SIZE: usize = 32;
+/// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones bound
+/// what a failing record costs: its call's pooled budget (N × fuel, N × time) before the rerun.
+pub const DEFAULT_CHUNK_SIZE: usize = 16;
 /// The most JSON one record's rows may take.
 pub const DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD: u64 = 16 << 20;
 /// The most guest output (stdout and stderr) kept for one run; the rest is dropped and counted.
@@ -108,8 +108,13 @@ enum Failure {
     Fuel,
     Timeout,
     Memory,
+    /// A denied grow while instantiating or configuring: not any record's fault.
+    ConfigureMemory,
     Trap(String),
-    OutcomeCount { expected: usize, got: usize },
+    OutcomeCount {
+        expected: usize,
+        got: usize,
+    },
 }
 
 impl BatchRunner {
@@ -145,7 +150,7 @@ impl BatchRunner {
     /// already settled in earlier chunks stay valid).
     pub fn run_chunk(&mut self, records: &[PendingRecord]) -> Result<Vec<RecordOutcome>, Error> {
         let mut outcomes = Vec::with_capacity(records.len());
-        self.run_isolated(records, 0..records.len(), &mut outcomes)?;
+        self.run_isolated(records, &mut outcomes)?;
         debug_assert_eq!(outcomes.len(), records.len());
         Ok(outcomes)
     }
@@ -153,28 +158,46 @@ impl BatchRunner {
     fn run_isolated(
         &mut self,
         records: &[PendingRecord],
-        range: Range<usize>,
         outcomes: &mut Vec<RecordOutcome>,
     ) -> Result<(), Error> {
-        loop {
-            let failure = match self.call(&records[range.clone()])? {
-                Ok(settled) => {
-                    outcomes.extend(settled);
-                    return Ok(());
+        match self.call_with_oom_retries(records)? {
+            Ok(settled) => outcomes.extend(settled),
+            Err(failure) if records.len() == 1 => {
+                outcomes.push(RecordOutcome::Errored(self.record_error(failure)));
+            }
+            Err(failure) => {
+                // Alone, each record costs at most its own budget: the guilty one burns one
+                // budget, the innocent ones only their real work.
+                tracing::debug!(
+                    ?failure,
+                    records = records.len(),
+                    "rerunning each record alone"
+                );
+                for record in records {
+                    self.run_isolated(std::slice::from_ref(record), outcomes)?;
                 }
-                Err(failure) => failure,
-            };
-            if failure == Failure::Memory && self.double_memory() {
-                continue;
             }
-            if range.len() > 1 {
-                let middle = range.start + range.len() / 2;
-                tracing::debug!(?failure, records = range.len(), "splitting a failed call");
-                self.run_isolated(records, range.start..middle, outcomes)?;
-                return self.run_isolated(records, middle..range.end, outcomes);
+        }
+        Ok(())
+    }
+
+    /// Calls, doubling the memory cap and calling again while a denied grow is the cause and
+    /// the run may still double.
+    fn call_with_oom_retries(
+        &mut self,
+        records: &[PendingRecord],
+    ) -> Result<Result<Vec<RecordOutcome>, Failure>, Error> {
+        loop {
+            match self.call(records)? {
+                Err(Failure::Memory | Failure::ConfigureMemory) if self.double_memory() => {}
+                Err(Failure::ConfigureMemory) => {
+                    return Err(Error::ConfigureFailed(format!(
+                        "ran out of memory at the cap of {} bytes",
+                        self.stats.memory_bytes
+                    )));
+                }
+                answer => return Ok(answer),
             }
-            outcomes.push(RecordOutcome::Errored(self.record_error(failure)));
-            return Ok(());
         }
     }
 
@@ -205,7 +228,7 @@ impl BatchRunner {
             Failure::Timeout => RecordError::Timeout {
                 timeout_ms: limits.timeout.as_millis() as u64,
             },
-            Failure::Memory => RecordError::MemoryExhausted {
+            Failure::Memory | Failure::ConfigureMemory => RecordError::MemoryExhausted {
                 cap_bytes: self.stats.memory_bytes,
                 oom_retries: self.stats.oom_retries,
             },
@@ -275,7 +298,7 @@ impl BatchRunner {
                 );
                 return match classify(&error, &store) {
                     Err(Stop::Cancelled) => Err(Error::Cancelled),
-                    Ok(Failure::Memory) => Ok(Err(Failure::Memory)),
+                    Ok(Failure::Memory) => Ok(Err(Failure::ConfigureMemory)),
                     Ok(failure) => Err(Error::ConfigureFailed(describe(failure, &error))),
                     Err(Stop::Timeout) => Err(Error::ConfigureFailed(
                         "ran past one record's timeout".into(),
