@@ -5,4 +5,4 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
-pub use hookhost::hook::types::{Cardinality, Column, ColumnType, GuestError, Value};
+pub use self::hookhost::hook::types::{Cardinality, Column, ColumnType, GuestError, Value};
