@@ -266,3 +266,41 @@ fn a_cardinality_many_hook_may_pass_with_zero_rows() {
     assert_eq!(ran.record.records.passed, 1);
     assert!(ran.features.is_empty());
 }
+
+#[test]
+fn a_symlink_inside_a_records_files_cannot_lead_out() {
+    let files = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "secret").unwrap();
+    let doc = files.path().join("doc");
+    std::fs::create_dir(&doc).unwrap();
+    std::fs::write(doc.join("own.txt"), "mine").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.txt"), doc.join("link.txt")).unwrap();
+    let input = jsonl(&[
+        ("doc", json!({"action": "read", "path": "/files/doc/own.txt"})),
+        ("via-link", json!({"action": "read", "path": "/files/doc/link.txt"})),
+        ("dotdot", json!({"action": "read", "path": "/files/doc/../../etc/passwd"})),
+    ]);
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.files = Some(files.path().into());
+        r.chunk_size = 1;
+    });
+    assert_eq!(ran.rows_of("doc"), [&json!({"value": 1, "note": "mine"})]);
+    // Records without a directory of their own see no files at all.
+    assert_eq!(ran.rows_of("via-link")[0]["value"], 0);
+    assert_eq!(ran.rows_of("dotdot")[0]["value"], 0);
+    // And the record that owns the link cannot follow it out either.
+    let linked = run_with(
+        load("chaos"),
+        &jsonl(&[("doc", json!({"action": "read", "path": "/files/doc/link.txt"}))]),
+        |r| r.files = Some(files.path().into()),
+    );
+    assert_eq!(linked.rows_of("doc")[0]["value"], 0, "{:?}", linked.rows_of("doc"));
+    let dotdot = run_with(
+        load("chaos"),
+        &jsonl(&[("doc", json!({"action": "read", "path": "/files/doc/../doc/own.txt"}))]),
+        |r| r.files = Some(files.path().into()),
+    );
+    // `..` through the directory's root is refused outright, even when it would come back.
+    assert_eq!(dotdot.rows_of("doc")[0]["value"], 0);
+}
