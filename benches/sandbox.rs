@@ -18,13 +18,19 @@ fn component_path(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../example-hooks/target/wasm32-wasip2/release")
         .join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make guests` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make guests` first",
+        path.display()
+    );
     path
 }
 
 /// A record whose text is about 1 KB of words.
 fn record(i: usize) -> PendingRecord {
-    let words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"];
+    let words = [
+        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
+    ];
     let text: Vec<&str> = (0..160).map(|w| words[(w * 7 + i) % words.len()]).collect();
     let metadata = serde_json::json!({"text": text.join(" ")}).to_string();
     PendingRecord {
@@ -69,9 +75,11 @@ fn benches(c: &mut Criterion) {
     for batch in [1usize, 100] {
         let records: Vec<PendingRecord> = (0..batch).map(record).collect();
         group.throughput(Throughput::Elements(batch as u64));
-        group.bench_with_input(BenchmarkId::new("component", batch), &records, |b, records| {
-            b.iter(|| runner.run_chunk(records).unwrap())
-        });
+        group.bench_with_input(
+            BenchmarkId::new("component", batch),
+            &records,
+            |b, records| b.iter(|| runner.run_chunk(records).unwrap()),
+        );
         let native: Vec<hookhost_sdk::Record> = records
             .iter()
             .map(|r| hookhost_sdk::Record::new(r.record.id.clone(), r.record.metadata.clone()))
@@ -80,7 +88,12 @@ fn benches(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("native", batch), &native, |b, native| {
             b.iter_batched(
                 || (),
-                |()| native.iter().map(|r| hook.process(r).unwrap()).collect::<Vec<_>>(),
+                |()| {
+                    native
+                        .iter()
+                        .map(|r| hook.process(r).unwrap())
+                        .collect::<Vec<_>>()
+                },
                 BatchSize::SmallInput,
             )
         });

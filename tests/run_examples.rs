@@ -277,9 +277,18 @@ fn a_symlink_inside_a_records_files_cannot_lead_out() {
     std::fs::write(doc.join("own.txt"), "mine").unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.txt"), doc.join("link.txt")).unwrap();
     let input = jsonl(&[
-        ("doc", json!({"action": "read", "path": "/files/doc/own.txt"})),
-        ("via-link", json!({"action": "read", "path": "/files/doc/link.txt"})),
-        ("dotdot", json!({"action": "read", "path": "/files/doc/../../etc/passwd"})),
+        (
+            "doc",
+            json!({"action": "read", "path": "/files/doc/own.txt"}),
+        ),
+        (
+            "via-link",
+            json!({"action": "read", "path": "/files/doc/link.txt"}),
+        ),
+        (
+            "dotdot",
+            json!({"action": "read", "path": "/files/doc/../../etc/passwd"}),
+        ),
     ]);
     let ran = run_with(load("chaos"), &input, |r| {
         r.files = Some(files.path().into());
@@ -292,13 +301,24 @@ fn a_symlink_inside_a_records_files_cannot_lead_out() {
     // And the record that owns the link cannot follow it out either.
     let linked = run_with(
         load("chaos"),
-        &jsonl(&[("doc", json!({"action": "read", "path": "/files/doc/link.txt"}))]),
+        &jsonl(&[(
+            "doc",
+            json!({"action": "read", "path": "/files/doc/link.txt"}),
+        )]),
         |r| r.files = Some(files.path().into()),
     );
-    assert_eq!(linked.rows_of("doc")[0]["value"], 0, "{:?}", linked.rows_of("doc"));
+    assert_eq!(
+        linked.rows_of("doc")[0]["value"],
+        0,
+        "{:?}",
+        linked.rows_of("doc")
+    );
     let dotdot = run_with(
         load("chaos"),
-        &jsonl(&[("doc", json!({"action": "read", "path": "/files/doc/../doc/own.txt"}))]),
+        &jsonl(&[(
+            "doc",
+            json!({"action": "read", "path": "/files/doc/../doc/own.txt"}),
+        )]),
         |r| r.files = Some(files.path().into()),
     );
     // `..` through the directory's root is refused outright, even when it would come back.

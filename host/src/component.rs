@@ -142,7 +142,9 @@ impl Host {
             .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = HookPre::new(pre)
             .map_err(|e| invalid(format!("it does not implement the hook world: {e:#}")))?;
-        let contract = ask_contract(&pre).map_err(|e| invalid(format!("contract(): {e}")))?;
+        let contract = self
+            .ask_contract(&pre)
+            .map_err(|e| invalid(format!("contract(): {e}")))?;
         contract
             .validate()
             .map_err(|source| Error::InvalidContract {
@@ -176,6 +178,31 @@ impl Host {
         let mut store = Store::new(&self.inner.engine, SandboxState::new(spec)?);
         store.limiter(|state| &mut state.memory);
         Ok(store)
+    }
+
+    /// Instantiates the component once with default limits and asks for its contract.
+    fn ask_contract(&self, pre: &HookPre<SandboxState>) -> Result<Contract, String> {
+        let limits = Limits::default();
+        let capture = OutputCapture::new(0);
+        let spec = SandboxSpec {
+            memory_cap: limits.memory_bytes,
+            capture: &capture,
+            preopens: &[],
+        };
+        let mut store = self.new_store(&spec).map_err(|e| e.to_string())?;
+        store
+            .set_fuel(limits.fuel_per_record)
+            .map_err(|e| e.to_string())?;
+        sandbox::arm_deadline(
+            &mut store,
+            sandbox::ticks_for(limits.timeout),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let hook = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
+        let contract = hook
+            .call_contract(&mut store)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(contract.into())
     }
 }
 
@@ -244,36 +271,6 @@ fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {
         ),
         _ => Err("it has an unknown WebAssembly layer"),
     }
-}
-
-/// Instantiates the component once with default limits and asks for its contract.
-fn ask_contract(pre: &HookPre<SandboxState>) -> Result<Contract, String> {
-    let limits = Limits::default();
-    let capture = OutputCapture::new(0);
-    let spec = SandboxSpec {
-        memory_cap: limits.memory_bytes,
-        capture: &capture,
-        preopens: &[],
-    };
-    let host_engine = pre.engine();
-    let mut store = Store::new(
-        host_engine,
-        SandboxState::new(&spec).map_err(|e| e.to_string())?,
-    );
-    store.limiter(|state| &mut state.memory);
-    store
-        .set_fuel(limits.fuel_per_record)
-        .map_err(|e| e.to_string())?;
-    sandbox::arm_deadline(
-        &mut store,
-        sandbox::ticks_for(limits.timeout),
-        Arc::new(AtomicBool::new(false)),
-    );
-    let hook = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
-    let contract = hook
-        .call_contract(&mut store)
-        .map_err(|e| format!("{e:#}"))?;
-    Ok(contract.into())
 }
 
 /// Hashes the engine's compatibility hash (which covers the wasmtime version and every
