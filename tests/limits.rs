@@ -222,3 +222,69 @@ fn cancelling_stops_guest_code_promptly() {
     );
     assert_eq!(ran.record.records.total, 0);
 }
+
+#[test]
+fn guest_output_past_the_log_cap_is_dropped_and_counted() {
+    let input = jsonl(&[
+        ("flood", json!({"action": "print", "lines": 1000})),
+        ("ok", json!({"n": 1})),
+        ("flood-again", json!({"action": "print", "lines": 1000})),
+    ]);
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.max_log_bytes = 200;
+        r.chunk_size = 1;
+    });
+    assert_eq!(
+        ran.passed_ids(),
+        ["flood", "ok", "flood-again"],
+        "a flood costs no outcome"
+    );
+    // 1000 lines to each stream per flood, about 24 bytes each.
+    assert!(
+        ran.record.log_bytes_dropped > 80_000,
+        "{}",
+        ran.record.log_bytes_dropped
+    );
+    assert_eq!(
+        ran.logs.matches("log cap of 200 bytes was reached").count(),
+        1,
+        "{}",
+        ran.logs
+    );
+    let kept_output = ran.logs.lines().filter(|l| l.contains(" line ")).count();
+    assert!(
+        kept_output < 20,
+        "the cap bounds what is kept: {kept_output} lines"
+    );
+    assert!(
+        ran.logs.len() < 600,
+        "headers stop once the cap is reached: {} bytes",
+        ran.logs.len()
+    );
+    assert_eq!(ran.record.outputs["logs.txt"].bytes, ran.logs.len() as u64);
+}
+
+#[test]
+fn cancelling_keeps_the_outcomes_already_settled() {
+    let input = jsonl(&[
+        ("first", json!({"n": 1})),
+        ("second", json!({"n": 2})),
+        ("spin", json!({"action": "loop"})),
+        ("never", json!({"n": 3})),
+    ]);
+    let ran = run_with(load("chaos"), &input, |r| {
+        r.chunk_size = 1;
+        r.limits.fuel_per_record = u64::MAX / 4;
+        r.limits.timeout = Duration::from_secs(600);
+        let cancel = r.cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            cancel.store(true, Ordering::Relaxed);
+        });
+    });
+    assert_eq!(ran.record.status, RunStatus::Cancelled);
+    assert_eq!(ran.passed_ids(), ["first", "second"]);
+    let c = ran.record.records;
+    assert_eq!((c.total, c.passed, c.errored), (2, 2, 0));
+    assert_eq!(ran.record.outputs["features.jsonl"].rows, 2);
+}

@@ -54,6 +54,9 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
+    /// The most guest output kept in `logs.txt`; the rest is dropped and counted in
+    /// `log_bytes_dropped`. By default [`DEFAULT_MAX_LOG_BYTES`].
+    pub max_log_bytes: u64,
     /// Set to stop the run; it ends `cancelled`, keeping what was settled.
     pub cancel: Arc<AtomicBool>,
 }
@@ -70,6 +73,7 @@ impl RunRequest {
             config: None,
             limits: Limits::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -142,7 +146,7 @@ pub fn run_to_dir(
             memory_ceiling: ceilings.memory_bytes.max(limits.memory_bytes),
             config_json: config_json.clone(),
             max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
-            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            max_log_bytes: request.max_log_bytes,
             cancel: request.cancel.clone(),
         },
     );

@@ -100,6 +100,7 @@ pub struct BatchRunner {
     stats: RunnerStats,
     logs: Vec<u8>,
     log_bytes_kept: u64,
+    log_cap_noted: bool,
 }
 
 /// Why a call produced no usable outcomes.
@@ -130,6 +131,7 @@ impl BatchRunner {
             stats,
             logs: Vec::new(),
             log_bytes_kept: 0,
+            log_cap_noted: false,
         }
     }
 
@@ -358,13 +360,26 @@ impl BatchRunner {
         self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(store.data().memory.peak());
         let captured = capture.take();
         self.stats.log_bytes_dropped += captured.dropped;
-        if !captured.bytes.is_empty() || captured.dropped > 0 {
-            self.log_call(call_number, records, &captured.bytes, captured.dropped);
+        if !captured.bytes.is_empty() {
+            self.log_call(call_number, records, &captured.bytes);
+        }
+        if captured.dropped > 0 && !self.log_cap_noted {
+            // Said once: after this, output is only counted, so logs.txt stays bounded however
+            // many calls flood their output.
+            self.log_cap_noted = true;
+            self.logs.extend_from_slice(
+                format!(
+                    "--- the run's log cap of {} bytes was reached: later guest output is \
+                     dropped and counted in run.json's log_bytes_dropped ---\n",
+                    self.settings.max_log_bytes
+                )
+                .as_bytes(),
+            );
         }
         captured.bytes
     }
 
-    fn log_call(&mut self, call: u64, records: &[PendingRecord], bytes: &[u8], dropped: u64) {
+    fn log_call(&mut self, call: u64, records: &[PendingRecord], bytes: &[u8]) {
         use std::io::Write as _;
         let first = records.first().map_or("", |r| r.record.id.as_str());
         let last = records.last().map_or("", |r| r.record.id.as_str());
@@ -376,14 +391,8 @@ impl BatchRunner {
         let before = self.logs.len();
         let _ = writeln!(self.logs, "--- call {call}: {span} ---");
         self.logs.extend_from_slice(bytes);
-        if !bytes.ends_with(b"\n") && !bytes.is_empty() {
+        if !bytes.ends_with(b"\n") {
             self.logs.push(b'\n');
-        }
-        if dropped > 0 {
-            let _ = writeln!(
-                self.logs,
-                "--- {dropped} more bytes of output dropped: the run's log cap was reached ---"
-            );
         }
         self.log_bytes_kept += (self.logs.len() - before) as u64;
     }
