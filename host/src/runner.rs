@@ -24,7 +24,7 @@ use crate::component::HookComponent;
 use crate::contract::{CheckedRows, Violation};
 use crate::error::{Error, RecordError};
 use crate::limits::Limits;
-use crate::sandbox::{self, OutputCapture, SandboxSpec, Stop};
+use crate::sandbox::{self, OutputCapture, SandboxSpec, SandboxState, Stop};
 
 /// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones bound
 /// what a failing record costs: its call's pooled budget (N × fuel, N × time) before the rerun.
@@ -248,56 +248,19 @@ impl BatchRunner {
         &mut self,
         records: &[PendingRecord],
     ) -> Result<Result<Vec<RecordOutcome>, Failure>, Error> {
-        let limits = self.settings.limits;
-        let n = records.len() as u64;
         self.stats.calls += 1;
         let call_number = self.stats.calls;
-
-        // Build the sandbox.
-        let preopens: Vec<_> = records
-            .iter()
-            .filter_map(|r| Some((r.files_host_dir.clone()?, r.record.files_dir.clone()?)))
-            .collect();
-        let log_room = self
+        let room = self
             .settings
             .max_log_bytes
             .saturating_sub(self.log_bytes_kept);
-        let capture = OutputCapture::new(log_room as usize);
-        let spec = SandboxSpec {
-            memory_cap: self.stats.memory_bytes,
-            capture: &capture,
-            preopens: &preopens,
-        };
-        let mut store = self.hook.host().new_store(&spec).map_err(|e| Error::Io {
-            path: "files directory".into(),
-            source: e,
-        })?;
-
-        // Instantiate and configure, with one record's budget.
-        let cancel = self.settings.cancel.clone();
-        store
-            .set_fuel(limits.fuel_per_record)
-            .map_err(Error::Engine)?;
-        sandbox::arm_deadline(
-            &mut store,
-            sandbox::ticks_for(limits.timeout),
-            cancel.clone(),
-        );
-        let configured = self.hook.pre().instantiate(&mut store).and_then(|hook| {
-            let answer = hook.call_configure(&mut store, &self.settings.config_json)?;
-            Ok((hook, answer))
-        });
-        let hook = match configured {
-            Ok((hook, Ok(()))) => hook,
-            Ok((_, Err(message))) => return Err(Error::ConfigRejected(message)),
+        let capture = OutputCapture::new(room as usize);
+        let mut store = self.sandbox(records, &capture)?;
+        let hook = match self.configure(&mut store) {
+            Ok(Ok(hook)) => hook,
+            Ok(Err(message)) => return Err(Error::ConfigRejected(message)),
             Err(error) => {
-                self.collect(
-                    &mut store,
-                    limits.fuel_per_record,
-                    &capture,
-                    call_number,
-                    records,
-                );
+                self.collect(&mut store, &capture, call_number, records);
                 return match classify(&error, &store) {
                     Err(Stop::Cancelled) => Err(Error::Cancelled),
                     Ok(Failure::Memory) => Ok(Err(Failure::ConfigureMemory)),
@@ -308,32 +271,19 @@ impl BatchRunner {
                 };
             }
         };
-        let used_configuring = limits.fuel_per_record - store.get_fuel().unwrap_or(0);
-        self.stats.fuel_consumed += used_configuring;
-
-        // Process, with N records' budget.
-        let budget = limits.fuel_per_record.saturating_mul(n);
-        store.set_fuel(budget).map_err(Error::Engine)?;
-        sandbox::arm_deadline(
-            &mut store,
-            sandbox::ticks_for(limits.timeout.saturating_mul(n as u32)),
-            cancel,
-        );
-        let wit_records: Vec<bindings::Record> = records.iter().map(|r| r.record.clone()).collect();
-        let result = hook.call_process(&mut store, &wit_records);
-        let output = self.collect(&mut store, budget, &capture, call_number, records);
-
-        // Classify.
+        let result = self.process(&mut store, &hook, records);
+        let output = self.collect(&mut store, &capture, call_number, records);
         let answer = match result {
             Ok(answer) => answer,
             Err(error) => {
-                let failure = match classify(&error, &store) {
-                    Ok(Failure::Trap(message)) => Failure::Trap(with_guest_hint(message, &output)),
-                    Ok(failure) => failure,
-                    Err(Stop::Timeout) => Failure::Timeout,
-                    Err(Stop::Cancelled) => return Err(Error::Cancelled),
+                return match classify(&error, &store) {
+                    Ok(Failure::Trap(message)) => {
+                        Ok(Err(Failure::Trap(with_guest_hint(message, &output))))
+                    }
+                    Ok(failure) => Ok(Err(failure)),
+                    Err(Stop::Timeout) => Ok(Err(Failure::Timeout)),
+                    Err(Stop::Cancelled) => Err(Error::Cancelled),
                 };
-                return Ok(Err(failure));
             }
         };
         if answer.len() != records.len() {
@@ -344,19 +294,80 @@ impl BatchRunner {
         }
         Ok(Ok(answer.into_iter().map(|o| self.settle(o)).collect()))
     }
+
+    /// A fresh store at the current memory cap, showing the call's records' files.
+    fn sandbox(&self, records: &[PendingRecord], capture: &OutputCapture) -> Result<Store, Error> {
+        let preopens: Vec<_> = records
+            .iter()
+            .filter_map(|r| Some((r.files_host_dir.clone()?, r.record.files_dir.clone()?)))
+            .collect();
+        let spec = SandboxSpec {
+            memory_cap: self.stats.memory_bytes,
+            capture,
+            preopens: &preopens,
+        };
+        self.hook.host().new_store(&spec).map_err(|e| Error::Io {
+            path: "files directory".into(),
+            source: e,
+        })
+    }
+
+    /// Gives the store the budget of `records` records: fuel, and time before the deadline.
+    fn budget(&self, store: &mut Store, records: u64) -> Result<(), Error> {
+        let limits = &self.settings.limits;
+        let fuel = limits.fuel_per_record.saturating_mul(records);
+        store.set_fuel(fuel).map_err(Error::Engine)?;
+        store.data_mut().fuel_given = fuel;
+        let time = limits.timeout.saturating_mul(records as u32);
+        sandbox::arm_deadline(
+            store,
+            sandbox::ticks_for(time),
+            self.settings.cancel.clone(),
+        );
+        Ok(())
+    }
+
+    /// Instantiates and configures, with one record's budget.
+    fn configure(&mut self, store: &mut Store) -> wasmtime::Result<Result<HookInstance, String>> {
+        self.budget(store, 1).map_err(wasmtime::Error::new)?;
+        let hook = self.hook.pre().instantiate(&mut *store)?;
+        let answer = hook.call_configure(&mut *store, &self.settings.config_json)?;
+        self.stats.fuel_consumed += fuel_used(store);
+        Ok(answer.map(|()| hook))
+    }
+
+    /// Calls `process` with the records' budget.
+    fn process(
+        &mut self,
+        store: &mut Store,
+        hook: &HookInstance,
+        records: &[PendingRecord],
+    ) -> wasmtime::Result<Vec<Outcome>> {
+        self.budget(store, records.len() as u64)
+            .map_err(wasmtime::Error::new)?;
+        let wit_records: Vec<bindings::Record> = records.iter().map(|r| r.record.clone()).collect();
+        hook.call_process(&mut *store, &wit_records)
+    }
+}
+
+type Store = wasmtime::Store<SandboxState>;
+type HookInstance = bindings::Hook;
+
+/// Fuel used since the store's last budget.
+fn fuel_used(store: &Store) -> u64 {
+    store.data().fuel_given - store.get_fuel().unwrap_or(0)
 }
 
 impl BatchRunner {
     /// Collects a finished call's fuel, memory and output; returns the output it captured.
     fn collect(
         &mut self,
-        store: &mut wasmtime::Store<crate::sandbox::SandboxState>,
-        fuel_given: u64,
+        store: &mut Store,
         capture: &OutputCapture,
         call_number: u64,
         records: &[PendingRecord],
     ) -> Vec<u8> {
-        self.stats.fuel_consumed += fuel_given - store.get_fuel().unwrap_or(0);
+        self.stats.fuel_consumed += fuel_used(store);
         self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(store.data().memory.peak());
         let captured = capture.take();
         self.stats.log_bytes_dropped += captured.dropped;
@@ -420,10 +431,7 @@ impl BatchRunner {
 }
 
 /// Sorts a failed call's error: our own deadline stop, fuel, a denied memory grow, or a trap.
-fn classify(
-    error: &wasmtime::Error,
-    store: &wasmtime::Store<crate::sandbox::SandboxState>,
-) -> Result<Failure, Stop> {
+fn classify(error: &wasmtime::Error, store: &Store) -> Result<Failure, Stop> {
     if let Some(stop) = error.downcast_ref::<Stop>() {
         return Err(*stop);
     }

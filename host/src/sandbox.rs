@@ -47,6 +47,8 @@ pub(crate) struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) memory: MemoryLimiter,
+    /// The fuel the store was last given, so what was used can be told from what is left.
+    pub(crate) fuel_given: u64,
 }
 
 impl WasiView for SandboxState {
@@ -91,6 +93,7 @@ impl SandboxState {
             wasi: builder.build(),
             table: ResourceTable::new(),
             memory: MemoryLimiter::new(spec.memory_cap),
+            fuel_given: 0,
         })
     }
 }
