@@ -123,7 +123,7 @@ impl OutputDir {
             }
             line.extend_from_slice(b"}}\n");
             self.features
-                .write_line(&line)
+                .write_raw(&line)
                 .map_err(|e| self.io_error(FEATURES_FILE, e))?;
         }
         Ok(())
@@ -255,10 +255,6 @@ impl HashedFile {
         self.bytes += bytes.len() as u64;
         self.rows += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         Ok(())
-    }
-
-    fn write_line(&mut self, line: &[u8]) -> std::io::Result<()> {
-        self.write_raw(line)
     }
 
     fn write_json_line(&mut self, value: &impl serde::Serialize) -> std::io::Result<()> {
