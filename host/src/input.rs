@@ -18,6 +18,7 @@ use sha2::{Digest as _, Sha256};
 use crate::bindings;
 use crate::contract::hex;
 use crate::error::Error;
+use crate::provenance::InputRecord;
 use crate::runner::PendingRecord;
 use crate::sandbox::FILES_GUEST_ROOT;
 
@@ -43,17 +44,6 @@ pub enum InputItem {
         /// Why the line was refused.
         reason: String,
     },
-}
-
-/// What was read, for provenance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InputSummary {
-    /// Lowercase hex sha256 of every byte read.
-    pub sha256: String,
-    /// Bytes read.
-    pub bytes: u64,
-    /// Non-blank lines: records, valid or not.
-    pub records: u64,
 }
 
 /// Where records' files live: the regular files of record `<id>` are under `<root>/<id>/`.
@@ -118,9 +108,14 @@ impl<R: BufRead> InputReader<R> {
         self
     }
 
-    /// What was read so far.
-    pub fn summary(&self) -> InputSummary {
-        InputSummary {
+    /// Bytes read so far (cheap, for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    /// What was read so far, for provenance (finalizes a copy of the running hash).
+    pub fn summary(&self) -> InputRecord {
+        InputRecord {
             sha256: hex(&self.hasher.clone().finalize()),
             bytes: self.bytes,
             records: self.records,

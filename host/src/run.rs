@@ -19,7 +19,7 @@ use crate::input::{FilesRoot, InputItem, InputReader};
 use crate::limits::Limits;
 use crate::output::OutputDir;
 use crate::provenance::{
-    Counts, HookRef, HostInfo, InputRecord, LimitsRecord, RunRecord, RunStatus, now_rfc3339,
+    Counts, HookRef, HostInfo, LimitsRecord, RunRecord, RunStatus, now_rfc3339,
 };
 use crate::runner::{
     BatchRunner, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
@@ -143,7 +143,7 @@ pub fn run_to_dir(
         request.hook.clone(),
         RunnerSettings {
             limits,
-            memory_ceiling: ceilings.memory_bytes.max(limits.memory_bytes),
+            memory_ceiling: ceilings.memory_bytes,
             config_json: config_json.clone(),
             max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
             max_log_bytes: request.max_log_bytes,
@@ -176,7 +176,6 @@ pub fn run_to_dir(
         Err(error) => (RunStatus::Failed, Some(error.to_string())),
     };
     let stats = runner.stats();
-    let summary = input.summary();
     let mut record = RunRecord {
         run_id,
         status,
@@ -199,11 +198,7 @@ pub fn run_to_dir(
         records: counts,
         fuel_consumed: stats.fuel_consumed,
         peak_memory_bytes: stats.peak_memory_bytes,
-        input: InputRecord {
-            sha256: summary.sha256,
-            bytes: summary.bytes,
-            records: summary.records,
-        },
+        input: input.summary(),
         outputs: Default::default(),
         started_at,
         finished_at: now_rfc3339(),
@@ -317,7 +312,7 @@ impl Batch<'_> {
                 self.out.write_logs(&runner.take_logs())?;
                 self.write(&mut slots, &records, settled?)?;
                 records.clear();
-                progress(self.counts, input.summary().bytes);
+                progress(self.counts, input.bytes_read());
             }
             if end {
                 return Ok(());
