@@ -6,23 +6,32 @@ GUESTS := example-hooks/target/wasm32-wasip2/release
 HOST := target/debug/host
 SAMPLES := example-hooks/samples
 DEMO := demo-out
+ROOT := $(DEMO)/registry
 
 .PHONY: demo test guests host target
 
-## The main job: build the example hooks and the host, then run each hook on its sample batch.
+## The main job: build the example hooks and the host, publish text_stats to a registry under
+## demo-out/, run it by name and the other hooks from their files, list the runs, replay one.
 demo: guests host
 	rm -rf $(DEMO)
-	$(HOST) run $(GUESTS)/text_stats.wasm --input $(SAMPLES)/text.jsonl --out $(DEMO)/text_stats
-	$(HOST) run $(GUESTS)/file_profile.wasm --input $(SAMPLES)/files.jsonl \
+	$(HOST) --root $(ROOT) publish $(GUESTS)/text_stats.wasm --name text_stats \
+		--source-ref "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --built-by make-demo
+	$(HOST) --root $(ROOT) run text_stats --input $(SAMPLES)/text.jsonl --out $(DEMO)/text_stats
+	$(HOST) --root $(ROOT) run $(GUESTS)/file_profile.wasm --input $(SAMPLES)/files.jsonl \
 		--files $(SAMPLES)/files --out $(DEMO)/file_profile
-	$(HOST) run $(GUESTS)/require_fields.wasm --input $(SAMPLES)/require.jsonl \
+	$(HOST) --root $(ROOT) run $(GUESTS)/require_fields.wasm --input $(SAMPLES)/require.jsonl \
 		--config @$(SAMPLES)/require-config.json --out $(DEMO)/require_fields
-	$(HOST) run $(GUESTS)/memory_hungry.wasm --input $(SAMPLES)/memory.jsonl \
+	$(HOST) --root $(ROOT) run $(GUESTS)/memory_hungry.wasm --input $(SAMPLES)/memory.jsonl \
 		--memory 32MiB --out $(DEMO)/memory_hungry
+	@echo
+	$(HOST) --root $(ROOT) runs
+	@echo
+	$(HOST) --root $(ROOT) replay "$$($(HOST) --root $(ROOT) runs --hook text_stats --limit 1 \
+		| awk 'NR == 2 { print $$1 }')" --input $(SAMPLES)/text.jsonl
 	@echo
 	@echo "Features of the text_stats run ($(DEMO)/text_stats/features.jsonl):"
 	@head -n 3 $(DEMO)/text_stats/features.jsonl
-	@echo "Provenance of each run: $(DEMO)/<hook>/run.json"
+	@echo "Provenance of each run: $(DEMO)/<hook>/run.json; the registry: $(ROOT)"
 
 ## The tests: unit tests, SDK tests and doc tests, and the integration tests under tests/
 ## (which build the example hooks and fixtures from source on first use).

@@ -7,11 +7,18 @@ use std::process::{Command, Output, Stdio};
 
 use common::{guest, root};
 
+/// The binary, with its registry root in a temporary directory shared by this file's tests
+/// (every run is recorded there), never in the working directory.
+fn host_command() -> Command {
+    static HOME: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let home = HOME.get_or_init(|| tempfile::tempdir().unwrap());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_host"));
+    command.env("HOOKHOST_HOME", home.path().join("registry"));
+    command
+}
+
 fn host(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_host"))
-        .args(args)
-        .output()
-        .unwrap()
+    host_command().args(args).output().unwrap()
 }
 
 fn stderr(output: &Output) -> String {
@@ -54,7 +61,7 @@ fn run_reads_stdin_and_takes_config_from_a_file() {
     let out = temp.path().join("out");
     let config = temp.path().join("config.json");
     std::fs::write(&config, r#"{"required": ["title"]}"#).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_host"))
+    let mut child = host_command()
         .args([
             "run",
             guest("require_fields").to_str().unwrap(),

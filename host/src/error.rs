@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::contract::{InvalidContract, Violation};
+use crate::evolution::ContractChange;
 
 /// Why an operation of the host failed. Callers branch on the variant; each carries the file,
 /// component or value concerned.
@@ -54,6 +55,149 @@ pub enum Error {
     /// The run was cancelled.
     #[error("the run was cancelled")]
     Cancelled,
+    /// A name is not a valid hook name (`^[a-z][a-z0-9_]{0,39}$`).
+    #[error("`{name}` is not a valid hook name: {reason}")]
+    InvalidHookName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// No hook of that name is registered.
+    #[error("no hook named `{name}` in the registry at {}", root.display())]
+    HookNotFound {
+        /// The name asked for.
+        name: String,
+        /// The registry root searched.
+        root: PathBuf,
+    },
+    /// The hook has no release of that version.
+    #[error("hook `{name}` has no release v{version} (latest is v{latest})")]
+    ReleaseNotFound {
+        /// The hook.
+        name: String,
+        /// The version asked for.
+        version: u32,
+        /// The newest version there is.
+        latest: u32,
+    },
+    /// No recorded run has that id (or id prefix), or the prefix matches several.
+    #[error("{}", match matches {
+        0 => format!("no run `{run_id}` in the registry"),
+        n => format!("`{run_id}` matches {n} runs; give more of the id"),
+    })]
+    RunNotFound {
+        /// The id or prefix asked for.
+        run_id: String,
+        /// How many runs the prefix matched (0, or more than 1).
+        matches: usize,
+    },
+    /// A digest is not `sha256:` followed by 64 lowercase hex digits.
+    #[error("`{digest}` is not a sha256 digest (sha256:<64 lowercase hex digits>)")]
+    InvalidDigest {
+        /// The text given.
+        digest: String,
+    },
+    /// The blob store has no component with that digest.
+    #[error("component {digest} is missing from the blob store (expected at {})", path.display())]
+    BlobNotFound {
+        /// The digest.
+        digest: String,
+        /// Where it should be.
+        path: PathBuf,
+    },
+    /// A stored component's bytes no longer hash to its name: it was altered on disk.
+    #[error(
+        "blob {} is corrupt: its bytes hash to {actual}, not {expected}; refusing to use it \
+         (publish the component again to repair it)",
+        path.display()
+    )]
+    CorruptBlob {
+        /// The blob's file.
+        path: PathBuf,
+        /// The digest it is named after.
+        expected: String,
+        /// The digest of its bytes.
+        actual: String,
+    },
+    /// A new release's contract breaks readers of the hook's feature rows.
+    #[error(
+        "the contract of {origin} is not compatible with hook `{hook}`'s; refused because:\n{}",
+        changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    ContractChanged {
+        /// The hook.
+        hook: String,
+        /// The component published.
+        origin: String,
+        /// Every breaking change, as the classifier listed them.
+        changes: Vec<ContractChange>,
+    },
+    /// The same component is already a release of the hook, with other settings.
+    #[error(
+        "{digest} is already released as `{hook}` v{version} with a different {what}; a release \
+         never changes: override settings per run with `host run` flags, or publish a new build"
+    )]
+    ReleaseConflict {
+        /// The hook.
+        hook: String,
+        /// The existing release.
+        version: u32,
+        /// The component's digest.
+        digest: String,
+        /// What differs: `config`, `limits`, or both.
+        what: &'static str,
+    },
+    /// A replay's input is not the input the run read.
+    #[error(
+        "{} is not the input of run {run_id}: its sha256 is {actual}, the run read {expected}",
+        path.display()
+    )]
+    ReplayInputMismatch {
+        /// The run being replayed.
+        run_id: String,
+        /// The input given.
+        path: PathBuf,
+        /// The recorded input sha256.
+        expected: String,
+        /// The given input's sha256.
+        actual: String,
+    },
+    /// A run finished but its provenance could not be added to the registry.
+    #[error(
+        "run {run_id} finished{} but could not be recorded in the registry: {source}",
+        out_dir.as_ref().map(|d| format!(" (its output is complete in {d})")).unwrap_or_default()
+    )]
+    NotRecorded {
+        /// The run.
+        run_id: String,
+        /// Its output directory, when kept.
+        out_dir: Option<String>,
+        /// Why recording failed.
+        source: Box<Error>,
+    },
+    /// The registry database failed.
+    #[error("registry {}: {source}", path.display())]
+    Registry {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        source: rusqlite::Error,
+    },
+    /// The registry was written by a newer hookhost, with a schema this one does not know.
+    #[error(
+        "registry {} has schema version {found}, newer than this hookhost knows ({known}); \
+         upgrade hookhost",
+        path.display()
+    )]
+    RegistryTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The newest this host knows.
+        known: u32,
+    },
     /// The WebAssembly engine failed in a way not covered above.
     #[error("engine error: {0:#}")]
     Engine(wasmtime::Error),

@@ -17,6 +17,10 @@
 //! - [`output`] and [`provenance`] — the output directory, made visible only when complete,
 //!   and its `run.json`.
 //! - [`run`] — all of the above as one call: [`run::run_to_dir`], what `host run` does.
+//! - [`registry`] — a root of content-addressed component blobs and `registry.db`: hooks,
+//!   immutable numbered releases, live pointers, the append-only record of runs;
+//!   [`evolution`] — the one classifier of contract changes; [`replay`] — run a recorded run
+//!   again and compare.
 //! - [`limits`] — the knobs and their defaults; [`error`] — the errors.
 //!
 //! The wire interface is `wit/hook.wit`; [`bindings`] is generated from it.
@@ -47,10 +51,13 @@ pub mod bindings;
 pub mod component;
 pub mod contract;
 pub mod error;
+pub mod evolution;
 pub mod input;
 pub mod limits;
 pub mod output;
 pub mod provenance;
+pub mod registry;
+pub mod replay;
 pub mod run;
 pub mod runner;
 pub mod sandbox;

@@ -108,10 +108,6 @@ impl OutputDir {
     ) -> Result<(), Error> {
         for row in rows {
             let mut line = Vec::with_capacity(128);
-            line.extend_from_slice(b"{\"id\":");
-            serde_json::to_writer(&mut line, id).expect("strings serialize");
-            line.extend_from_slice(b",\"run_id\":");
-            serde_json::to_writer(&mut line, run_id).expect("strings serialize");
             line.extend_from_slice(b",\"features\":{");
             for (index, (column, value)) in contract.columns.iter().zip(row).enumerate() {
                 if index > 0 {
@@ -123,7 +119,7 @@ impl OutputDir {
             }
             line.extend_from_slice(b"}}\n");
             self.features
-                .write_raw(&line)
+                .write_line(&id_member(id), run_id, &line)
                 .map_err(|e| self.io_error(FEATURES_FILE, e))?;
         }
         Ok(())
@@ -131,14 +127,11 @@ impl OutputDir {
 
     /// Writes a rejection: `{"id", "run_id", "reason"}`.
     pub fn write_rejection(&mut self, id: &str, run_id: &str, reason: &str) -> Result<(), Error> {
-        #[derive(serde::Serialize)]
-        struct Rejection<'a> {
-            id: &'a str,
-            run_id: &'a str,
-            reason: &'a str,
-        }
+        let mut rest = b",\"reason\":".to_vec();
+        serde_json::to_writer(&mut rest, reason).expect("strings serialize");
+        rest.extend_from_slice(b"}\n");
         self.rejections
-            .write_json_line(&Rejection { id, run_id, reason })
+            .write_line(&id_member(id), run_id, &rest)
             .map_err(|e| self.io_error(REJECTIONS_FILE, e))
     }
 
@@ -150,25 +143,16 @@ impl OutputDir {
         run_id: &str,
         error: &RecordError,
     ) -> Result<(), Error> {
-        #[derive(serde::Serialize)]
-        struct ErrorLine<'a> {
-            id: Option<&'a str>,
-            line: u64,
-            run_id: &'a str,
-            kind: &'static str,
-            error: String,
-            retryable: bool,
-        }
-        let json = ErrorLine {
-            id,
-            line,
-            run_id,
-            kind: error.kind(),
-            error: error.to_string(),
-            retryable: error.retryable(),
-        };
+        let mut head = b"{\"id\":".to_vec();
+        serde_json::to_writer(&mut head, &id).expect("strings serialize");
+        head.extend_from_slice(format!(",\"line\":{line}").as_bytes());
+        let mut rest = b",\"kind\":".to_vec();
+        serde_json::to_writer(&mut rest, error.kind()).expect("strings serialize");
+        rest.extend_from_slice(b",\"error\":");
+        serde_json::to_writer(&mut rest, &error.to_string()).expect("strings serialize");
+        rest.extend_from_slice(format!(",\"retryable\":{}}}\n", error.retryable()).as_bytes());
         self.errors
-            .write_json_line(&json)
+            .write_line(&head, run_id, &rest)
             .map_err(|e| self.io_error(ERRORS_FILE, e))
     }
 
@@ -230,11 +214,21 @@ fn sync_dir(dir: &Dir) -> std::io::Result<()> {
     dir.open(".")?.sync_all()
 }
 
-/// A file written through a buffer while its hash, size and line count are kept.
+/// `{"id":<id>`: how every output line starts.
+fn id_member(id: &str) -> Vec<u8> {
+    let mut head = b"{\"id\":".to_vec();
+    serde_json::to_writer(&mut head, id).expect("strings serialize");
+    head
+}
+
+/// A file written through a buffer while its hash, content hash, size and line count are
+/// kept. The content hash leaves out each line's `run_id` member (see
+/// [`OutputFile::content_sha256`]).
 #[derive(Debug)]
 struct HashedFile {
     writer: BufWriter<File>,
     hasher: Sha256,
+    content: Sha256,
     bytes: u64,
     rows: u64,
 }
@@ -244,12 +238,21 @@ impl HashedFile {
         HashedFile {
             writer: BufWriter::with_capacity(256 * 1024, file),
             hasher: Sha256::new(),
+            content: Sha256::new(),
             bytes: 0,
             rows: 0,
         }
     }
 
+    /// Writes bytes that belong to the content (no run id in them).
     fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_run_part(bytes)?;
+        self.content.update(bytes);
+        Ok(())
+    }
+
+    /// Writes bytes that name the run: in the file and its hash, not in the content hash.
+    fn write_run_part(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.writer.write_all(bytes)?;
         self.hasher.update(bytes);
         self.bytes += bytes.len() as u64;
@@ -257,10 +260,14 @@ impl HashedFile {
         Ok(())
     }
 
-    fn write_json_line(&mut self, value: &impl serde::Serialize) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(value).expect("JSON values serialize");
-        line.push(b'\n');
-        self.write_raw(&line)
+    /// Writes one JSON line: `head`, then `,"run_id":<run_id>`, then `rest` (which closes the
+    /// object and ends the line).
+    fn write_line(&mut self, head: &[u8], run_id: &str, rest: &[u8]) -> std::io::Result<()> {
+        let mut member = b",\"run_id\":".to_vec();
+        serde_json::to_writer(&mut member, run_id).expect("strings serialize");
+        self.write_raw(head)?;
+        self.write_run_part(&member)?;
+        self.write_raw(rest)
     }
 
     fn finish(self) -> std::io::Result<OutputFile> {
@@ -268,8 +275,128 @@ impl HashedFile {
         file.sync_all()?;
         Ok(OutputFile {
             sha256: hex(&self.hasher.finalize()),
+            content_sha256: hex(&self.content.finalize()),
             bytes: self.bytes,
             rows: self.rows,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::{Counts, HookRef, HostInfo, InputRecord, LimitsRecord, RunStatus};
+
+    fn record(run_id: &str) -> RunRecord {
+        RunRecord {
+            run_id: run_id.into(),
+            status: RunStatus::Succeeded,
+            hook: HookRef {
+                name: None,
+                version: None,
+                digest: "sha256:00".into(),
+            },
+            contract_digest: String::new(),
+            config_digest: String::new(),
+            limits: LimitsRecord {
+                fuel_per_record: 1,
+                memory_bytes: 1,
+                memory_ceiling_bytes: 1,
+                max_oom_retries: 0,
+                timeout_ms: 1,
+                max_log_bytes: 0,
+            },
+            memory_bytes_final: 1,
+            oom_retries: 0,
+            records: Counts::default(),
+            fuel_consumed: 0,
+            peak_memory_bytes: 0,
+            input: InputRecord {
+                sha256: String::new(),
+                bytes: 0,
+                records: 0,
+            },
+            outputs: Default::default(),
+            started_at: String::new(),
+            finished_at: String::new(),
+            duration_ms: 0,
+            host: HostInfo {
+                version: String::new(),
+                wasmtime: String::new(),
+                engine: String::new(),
+            },
+            chunk_size: 1,
+            calls: 0,
+            log_bytes_dropped: 0,
+            replay_of: None,
+            error: None,
+        }
+    }
+
+    fn write(run_id: &str, dir: &Path) -> RunRecord {
+        use crate::contract::{Cardinality, Column, ColumnType};
+        let contract = Contract {
+            feature: "f".into(),
+            cardinality: Cardinality::One,
+            columns: vec![Column {
+                name: "n".into(),
+                ty: ColumnType::Integer,
+                nullable: false,
+                description: None,
+            }],
+        };
+        let mut out = OutputDir::create(dir, run_id).unwrap();
+        out.write_features("a", run_id, &contract, &[vec![serde_json::json!(3)]])
+            .unwrap();
+        out.write_rejection("b", run_id, "too \"short\"").unwrap();
+        let error = RecordError::Guest {
+            message: "no".into(),
+            retryable: true,
+        };
+        out.write_error(Some("c"), 3, run_id, &error).unwrap();
+        out.write_error(None, 4, run_id, &RecordError::InvalidInput("bad".into()))
+            .unwrap();
+        let mut record = record(run_id);
+        out.finish(&mut record).unwrap();
+        record
+    }
+
+    #[test]
+    fn lines_are_json_with_run_id_and_content_digests_leave_it_out() {
+        let root = tempfile::tempdir().unwrap();
+        let first = write("run-1", &root.path().join("one"));
+        let second = write("run-2", &root.path().join("two"));
+        let read = |dir: &str, file: &str| {
+            std::fs::read_to_string(root.path().join(dir).join(file)).unwrap()
+        };
+        assert_eq!(
+            read("one", FEATURES_FILE),
+            "{\"id\":\"a\",\"run_id\":\"run-1\",\"features\":{\"n\":3}}\n"
+        );
+        assert_eq!(
+            read("one", REJECTIONS_FILE),
+            "{\"id\":\"b\",\"run_id\":\"run-1\",\"reason\":\"too \\\"short\\\"\"}\n"
+        );
+        let errors: Vec<serde_json::Value> = read("one", ERRORS_FILE)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            errors[0],
+            serde_json::json!({"id": "c", "line": 3, "run_id": "run-1", "kind": "guest_error",
+                "error": "no", "retryable": true})
+        );
+        assert_eq!(errors[1]["id"], serde_json::Value::Null);
+        for name in [FEATURES_FILE, REJECTIONS_FILE, ERRORS_FILE] {
+            let (a, b) = (&first.outputs[name], &second.outputs[name]);
+            assert_ne!(a.sha256, b.sha256, "{name}: the files name their runs");
+            assert_eq!(a.content_sha256, b.content_sha256, "{name}");
+            // The content digest is the digest of the file with the run_id members removed.
+            let stripped = read("one", name).replace(",\"run_id\":\"run-1\"", "");
+            assert_eq!(
+                a.content_sha256,
+                crate::contract::hex(&Sha256::digest(stripped))
+            );
+        }
     }
 }

@@ -57,11 +57,17 @@ pub struct RunRecord {
     /// The host that ran it.
     pub host: HostInfo,
     /// Records per call.
+    #[serde(default)]
     pub chunk_size: usize,
     /// Sandboxes started, reruns included.
+    #[serde(default)]
     pub calls: u64,
     /// Guest output dropped because the log cap was reached.
+    #[serde(default)]
     pub log_bytes_dropped: u64,
+    /// The run this one replayed, when it was a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
     /// Why the run failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -91,6 +97,9 @@ pub struct LimitsRecord {
     pub max_oom_retries: u32,
     /// Wall-clock time per record.
     pub timeout_ms: u64,
+    /// The most guest output kept in `logs.txt`.
+    #[serde(default)]
+    pub max_log_bytes: u64,
 }
 
 /// Outcome counts.
@@ -122,6 +131,11 @@ pub struct InputRecord {
 pub struct OutputFile {
     /// Lowercase hex sha256 of the file.
     pub sha256: String,
+    /// Lowercase hex sha256 of the file's content without the run: every line's `run_id`
+    /// member left out (`,"run_id":"…"` removed). Two runs that produced the same outcomes
+    /// have the same content digest, which is what `host replay` compares.
+    #[serde(default)]
+    pub content_sha256: String,
     /// The file's size.
     pub bytes: u64,
     /// Lines in the file.

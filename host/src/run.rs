@@ -59,6 +59,11 @@ pub struct RunRequest {
     pub max_log_bytes: u64,
     /// Set to stop the run; it ends `cancelled`, keeping what was settled.
     pub cancel: Arc<AtomicBool>,
+    /// The run this one replays, noted in `run.json`.
+    pub replay_of: Option<String>,
+    /// The most memory the cap may double to in this run, never above the host's ceiling.
+    /// By default (`None`) the host's ceiling.
+    pub memory_ceiling: Option<u64>,
 }
 
 impl RunRequest {
@@ -75,6 +80,8 @@ impl RunRequest {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             cancel: Arc::new(AtomicBool::new(false)),
+            replay_of: None,
+            memory_ceiling: None,
         }
     }
 }
@@ -117,7 +124,10 @@ pub fn run_to_dir(
     let started_at = now_rfc3339();
     let run_id = uuid::Uuid::now_v7().to_string();
     let host = request.hook.host().clone();
-    let ceilings = *host.ceilings();
+    let mut ceilings = *host.ceilings();
+    if let Some(ceiling) = request.memory_ceiling {
+        ceilings.memory_bytes = ceilings.memory_bytes.min(ceiling.max(1));
+    }
     let limits = request.limits.clamped(&ceilings);
     for change in clamp_changes(&request.limits, &limits) {
         tracing::warn!("{change}, the host's limit");
@@ -192,6 +202,7 @@ pub fn run_to_dir(
             memory_ceiling_bytes: ceilings.memory_bytes,
             max_oom_retries: limits.max_oom_retries,
             timeout_ms: limits.timeout.as_millis() as u64,
+            max_log_bytes: request.max_log_bytes,
         },
         memory_bytes_final: stats.memory_bytes,
         oom_retries: stats.oom_retries,
@@ -211,6 +222,7 @@ pub fn run_to_dir(
         chunk_size,
         calls: stats.calls,
         log_bytes_dropped: stats.log_bytes_dropped,
+        replay_of: request.replay_of.clone(),
         error,
     };
     out.write_logs(&runner.take_logs())?;

@@ -1,0 +1,317 @@
+//! The raw command-line flags, as clap parses them. `main` turns them into library requests.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use hookhost::component::DEFAULT_MAX_COMPONENT_BYTES;
+use hookhost::limits;
+use hookhost::runner::DEFAULT_CHUNK_SIZE;
+
+const ABOUT: &str = "Run sandboxed WebAssembly hooks over batches of records";
+
+const LONG_ABOUT: &str = "\
+Run sandboxed WebAssembly hooks over batches of records.
+
+A hook is a WebAssembly component (built with the hookhost SDK, or any language that targets
+the component model and implements wit/hook.wit). It looks at each record of a JSONL batch and
+returns typed feature rows, a rejection, or an error. Each call runs in a fresh sandbox with a
+fuel budget, a memory cap (doubled and retried when the hook runs out) and a timeout; a record
+that fails never costs the others their outcomes.
+
+Hooks can be published to a registry as immutable, numbered releases with a movable live
+pointer; every run is recorded there with its provenance, and can be replayed.
+
+The workflow:
+  host publish text_stats.wasm --name text_stats     # v1, live
+  host run text_stats --input batch.jsonl --out out/  # runs the live release
+  host publish text_stats.wasm --name text_stats     # a new build becomes v2, live
+  host live text_stats 1                              # roll back
+  host runs --hook text_stats                         # what ran, newest first
+  host show RUN_ID                                    # one run's provenance
+  host replay RUN_ID --input batch.jsonl              # same outputs again?
+
+Set HOOKHOST_LOG=debug (or info, trace) to see what the host does.";
+
+const RUN_AFTER_HELP: &str = "\
+HOOK is a registered hook, `name` (its live release) or `name@3` (release 3), or a path to a
+`.wasm` component (anything with a `.` or `/` in it, e.g. ./my_hook). A release runs with its
+own config and limits; the flags below override them, within the host's maxima.
+
+Input lines look like {\"id\": \"doc-1\", \"metadata\": {...}, \"size_hint_mb\": 1.5}; blank lines
+are skipped; a line that is not a valid record becomes an `invalid_input` error naming its line.
+
+OUT receives, only once complete: features.jsonl, rejections.jsonl, errors.jsonl, logs.txt and
+run.json (the provenance record: digests, limits, counts, output hashes). The run is also
+recorded in the registry (see `host runs`), component files included: their bytes are kept in
+the blob store so the run can be replayed.
+
+Examples:
+  host run text_stats --input batch.jsonl --out out/
+  host run text_stats@2 --input batch.jsonl --out out/ --timeout 30s
+  host run file_profile.wasm --input docs.jsonl --files docs/ --out out/
+  host run require_fields.wasm --input batch.jsonl --config '{\"required\": [\"title\"]}' --out out/
+  host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/";
+
+const PUBLISH_AFTER_HELP: &str = "\
+The component is checked first: it must be a component implementing wit/hook.wit, with a
+well-formed contract, under the size cap. Its contract is compared with the hook's:
+  identical              accepted
+  additive               new nullable columns only: accepted, the hook's contract grows
+  destructive            a column removed or retyped, a nullability change, a new required
+                         column, a renamed feature or changed cardinality: refused, every
+                         change listed
+Publishing a digest the hook already has prints the existing release and moves nothing; a new
+digest becomes the next version and takes the live pointer.
+
+Prints `NAME vN sha256:… created` or `NAME vN sha256:… existing`.
+
+Examples:
+  host publish target/wasm32-wasip2/release/text_stats.wasm --name text_stats \\
+      --source-ref \"$(git rev-parse HEAD)\" --built-by ci
+  host publish require_fields.wasm --name require_fields --config '{\"required\": [\"title\"]}' \\
+      --fuel 100000000 --memory 16MiB --timeout 2s";
+
+const REPLAY_AFTER_HELP: &str = "\
+The input must be the bytes the run read (its sha256 is checked first). The replay uses the
+run's component (from the blob store), config, limits, memory ceiling and chunk size, and is
+recorded as a run of its own, with `replay_of`. Outputs are compared by content digest, which
+leaves out the run_id on each line.
+
+Exit status: 0 when every output, the status and the counts are identical; 3 when something
+differs (each difference is listed); 1 when the replay could not run.";
+
+#[derive(Debug, Parser)]
+#[command(name = "host", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// The registry root: component blobs and registry.db. Created when first needed.
+    #[arg(long, global = true, value_name = "DIR", env = "HOOKHOST_HOME",
+          default_value = hookhost::registry::DEFAULT_ROOT)]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a hook over a JSONL batch and write its features, rejections, errors, logs and
+    /// provenance.
+    #[command(after_help = RUN_AFTER_HELP)]
+    Run(RunArgs),
+    /// Show a component's or a release's digest, settings and feature contract.
+    Inspect(InspectArgs),
+    /// Publish a component as the next release of a hook and make it live.
+    #[command(after_help = PUBLISH_AFTER_HELP)]
+    Publish(PublishArgs),
+    /// List the registered hooks.
+    Hooks(HooksArgs),
+    /// List a hook's releases and its live pointer's history.
+    Releases(ReleasesArgs),
+    /// Point a hook's live pointer at one of its releases (a rollback is a move back).
+    Live(LiveArgs),
+    /// List recorded runs, newest first.
+    Runs(RunsArgs),
+    /// Show one run's full provenance record.
+    Show(ShowArgs),
+    /// Run a recorded run again over the same input and check the outputs are identical.
+    #[command(after_help = REPLAY_AFTER_HELP)]
+    Replay(ReplayArgs),
+}
+
+/// A hook given on the command line: a registered name, or a component file.
+#[derive(Debug, Clone)]
+pub enum HookArg {
+    /// `name` or `name@version`.
+    Release(String),
+    /// A path to a `.wasm` component.
+    File(PathBuf),
+}
+
+fn parse_hook(text: &str) -> Result<HookArg, String> {
+    if text.is_empty() {
+        return Err("give a hook name or a path to a .wasm file".into());
+    }
+    // Hook names are [a-z0-9_] only, so anything with a `.` or a path separator is a file.
+    if text.contains(['.', '/', '\\']) {
+        return Ok(HookArg::File(PathBuf::from(text)));
+    }
+    hookhost::registry::parse_reference(text)
+        .map(|_| HookArg::Release(text.to_owned()))
+        .map_err(|e| format!("{e} (for a file, write ./{text})"))
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The hook: `name`, `name@VERSION`, or a path to a `.wasm` component.
+    #[arg(value_parser = parse_hook)]
+    pub hook: HookArg,
+    /// The JSONL batch, or `-` for standard input.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: String,
+    /// The output directory; it must not exist yet (or be empty).
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Directory of record files: record <id> sees the files under DIR/<id>/, read-only.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// The hook's config: JSON text, or @FILE to read it from a file. By default the
+    /// release's, or {} for a file.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub config: Option<String>,
+    /// Fuel (about one unit per WebAssembly instruction) per record. By default the
+    /// release's, or 1000000000.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub fuel: Option<u64>,
+    /// Starting memory cap of the sandbox, e.g. 32MiB; doubled on out-of-memory failures.
+    /// By default the release's, or 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size)]
+    pub memory: Option<u64>,
+    /// The most memory the cap may double to.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size,
+          default_value = "4GiB")]
+    pub memory_ceiling: u64,
+    /// How many times the memory cap may double in this run. By default 3.
+    #[arg(long, value_name = "N")]
+    pub max_oom_retries: Option<u32>,
+    /// Wall-clock time per record, e.g. 500ms, 10s, 2m. By default the release's, or 10s.
+    #[arg(long, value_name = "DUR", value_parser = limits::parse_duration)]
+    pub timeout: Option<Duration>,
+    /// Records per call into the sandbox.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE,
+          value_parser = clap::value_parser!(usize))]
+    pub chunk_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The hook: `name`, `name@VERSION`, or a path to a `.wasm` component.
+    #[arg(value_parser = parse_hook)]
+    pub hook: HookArg,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The component to publish.
+    pub file: PathBuf,
+    /// The hook's name: a lowercase letter, then up to 39 lowercase letters, digits or `_`.
+    #[arg(long)]
+    pub name: String,
+    /// The release's config: JSON text, or @FILE to read it from a file. By default {}.
+    #[arg(long, value_name = "JSON|@FILE")]
+    pub config: Option<String>,
+    /// Fuel per record for the release's runs.
+    #[arg(long, value_name = "N", value_parser = parse_count,
+          default_value_t = limits::DEFAULT_FUEL_PER_RECORD)]
+    pub fuel: u64,
+    /// Starting memory cap for the release's runs.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size, default_value = "64MiB")]
+    pub memory: u64,
+    /// Wall-clock time per record for the release's runs.
+    #[arg(long, value_name = "DUR", value_parser = limits::parse_duration, default_value = "10s")]
+    pub timeout: Duration,
+    /// Where the component was built from: a commit, a tag.
+    #[arg(long, value_name = "REF")]
+    pub source_ref: Option<String>,
+    /// Who or what built it.
+    #[arg(long, value_name = "WHO")]
+    pub built_by: Option<String>,
+    /// The largest component accepted.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size,
+          default_value_t = DEFAULT_MAX_COMPONENT_BYTES)]
+    pub max_component_size: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HooksArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleasesArgs {
+    /// The hook.
+    pub name: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// The hook.
+    pub name: String,
+    /// The release to make live (`3` or `v3`).
+    #[arg(value_parser = parse_version)]
+    pub version: u32,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// Only the runs of this hook.
+    #[arg(long, value_name = "NAME")]
+    pub hook: Option<String>,
+    /// At most this many runs.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The run's id, or a unique prefix of it (at least 4 characters).
+    pub run_id: String,
+    /// Print JSON (the record as in run.json, with the config and output directory).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The run's id, or a unique prefix of it (at least 4 characters).
+    pub run_id: String,
+    /// The input the run read.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Directory of record files, if the run had one.
+    #[arg(long, value_name = "DIR")]
+    pub files: Option<PathBuf>,
+    /// Keep the replay's output here; by default it is written to a temporary directory and
+    /// removed once compared.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_count(text: &str) -> Result<u64, String> {
+    let digits: String = text.chars().filter(|&c| c != '_').collect();
+    match digits.parse::<u64>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("expected a whole number: {e}")),
+    }
+}
+
+fn parse_version(text: &str) -> Result<u32, String> {
+    let digits = text.strip_prefix('v').unwrap_or(text);
+    match digits.parse::<u32>() {
+        Ok(0) => Err("versions start at 1".into()),
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+        _ => Err(format!(
+            "expected a release number such as 3 or v3, got `{text}`"
+        )),
+    }
+}
