@@ -171,6 +171,15 @@ impl Db {
             path: path.clone(),
             source,
         };
+        // The common case, an up-to-date schema, needs no write lock.
+        let current: u32 = self
+            .conn
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(fail)?;
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        // Re-read under the write lock: another process may have migrated meanwhile.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -556,10 +565,24 @@ impl Db {
         match found.len() {
             1 => Ok(found.remove(0)),
             _ if exact => Ok(found.remove(0)),
-            matches => Err(Error::RunNotFound {
+            0 => Err(Error::RunNotFound {
                 run_id: id.to_owned(),
-                matches,
+                matches: 0,
             }),
+            _ => {
+                let matches: i64 = self
+                    .conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM runs WHERE substr(run_id, 1, length(?1)) = ?1",
+                        [id],
+                        |row| row.get(0),
+                    )
+                    .map_err(|e| self.fail(e))?;
+                Err(Error::RunNotFound {
+                    run_id: id.to_owned(),
+                    matches: matches as usize,
+                })
+            }
         }
     }
 }

@@ -69,7 +69,10 @@ fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
         },
         ..HostConfig::default()
     })?;
-    let registry = Registry::open(root)?;
+    let registry = match &args.hook {
+        HookArg::File(_) => Registry::open(root)?,
+        HookArg::Release(_) => open_existing(root)?,
+    };
     let mut request = match &args.hook {
         HookArg::File(path) => {
             let hook = registry.load_file(&host, path)?;
