@@ -379,6 +379,17 @@ impl Write for CountingWriter {
     }
 }
 
+/// A column without a description, for tests.
+#[cfg(test)]
+pub(crate) fn test_column(name: &str, ty: ColumnType, nullable: bool) -> Column {
+    Column {
+        name: name.into(),
+        ty,
+        nullable,
+        description: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

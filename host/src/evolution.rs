@@ -236,16 +236,7 @@ pub fn classify(current: &Contract, proposed: &Contract) -> Evolution {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::Column;
-
-    fn column(name: &str, ty: ColumnType, nullable: bool) -> Column {
-        Column {
-            name: name.into(),
-            ty,
-            nullable,
-            description: None,
-        }
-    }
+    use crate::contract::test_column as column;
 
     fn base() -> Contract {
         Contract {

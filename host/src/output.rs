@@ -285,53 +285,7 @@ impl HashedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provenance::{Counts, HookRef, HostInfo, InputRecord, LimitsRecord, RunStatus};
-
-    fn record(run_id: &str) -> RunRecord {
-        RunRecord {
-            run_id: run_id.into(),
-            status: RunStatus::Succeeded,
-            hook: HookRef {
-                name: None,
-                version: None,
-                digest: "sha256:00".into(),
-            },
-            contract_digest: String::new(),
-            config_digest: String::new(),
-            limits: LimitsRecord {
-                fuel_per_record: 1,
-                memory_bytes: 1,
-                memory_ceiling_bytes: 1,
-                max_oom_retries: 0,
-                timeout_ms: 1,
-                max_log_bytes: 0,
-            },
-            memory_bytes_final: 1,
-            oom_retries: 0,
-            records: Counts::default(),
-            fuel_consumed: 0,
-            peak_memory_bytes: 0,
-            input: InputRecord {
-                sha256: String::new(),
-                bytes: 0,
-                records: 0,
-            },
-            outputs: Default::default(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            duration_ms: 0,
-            host: HostInfo {
-                version: String::new(),
-                wasmtime: String::new(),
-                engine: String::new(),
-            },
-            chunk_size: 1,
-            calls: 0,
-            log_bytes_dropped: 0,
-            replay_of: None,
-            error: None,
-        }
-    }
+    use crate::provenance::sample_record;
 
     fn write(run_id: &str, dir: &Path) -> RunRecord {
         use crate::contract::{Cardinality, Column, ColumnType};
@@ -356,7 +310,7 @@ mod tests {
         out.write_error(Some("c"), 3, run_id, &error).unwrap();
         out.write_error(None, 4, run_id, &RecordError::InvalidInput("bad".into()))
             .unwrap();
-        let mut record = record(run_id);
+        let mut record = sample_record(run_id);
         out.finish(&mut record).unwrap();
         record
     }

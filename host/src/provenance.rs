@@ -162,3 +162,56 @@ pub fn now_rfc3339() -> String {
     now.format(&time::format_description::well_known::Rfc3339)
         .expect("UTC times always format")
 }
+
+/// A record with small placeholder values, for tests that store or write one.
+#[cfg(test)]
+pub(crate) fn sample_record(run_id: &str) -> RunRecord {
+    RunRecord {
+        run_id: run_id.into(),
+        status: RunStatus::Succeeded,
+        hook: HookRef {
+            name: None,
+            version: None,
+            digest: crate::contract::sha256_digest(b"a"),
+        },
+        contract_digest: "sha256:00".into(),
+        config_digest: crate::contract::sha256_digest(b"{}"),
+        limits: LimitsRecord {
+            fuel_per_record: 1,
+            memory_bytes: 1,
+            memory_ceiling_bytes: 1,
+            max_oom_retries: 0,
+            timeout_ms: 1,
+            max_log_bytes: 1,
+        },
+        memory_bytes_final: 1,
+        oom_retries: 0,
+        records: Counts {
+            total: 3,
+            passed: 1,
+            rejected: 1,
+            errored: 1,
+        },
+        fuel_consumed: 7,
+        peak_memory_bytes: 65536,
+        input: InputRecord {
+            sha256: "00".into(),
+            bytes: 10,
+            records: 3,
+        },
+        outputs: Default::default(),
+        started_at: "2026-11-22T00:00:00.000Z".into(),
+        finished_at: "2026-11-22T00:00:01.000Z".into(),
+        duration_ms: 1000,
+        host: HostInfo {
+            version: "0".into(),
+            wasmtime: "48".into(),
+            engine: "sha256:00".into(),
+        },
+        chunk_size: 16,
+        calls: 1,
+        log_bytes_dropped: 0,
+        replay_of: None,
+        error: None,
+    }
+}

@@ -136,10 +136,7 @@ pub(crate) struct Db {
 impl Db {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Db, Error> {
-        let fail = |source| Error::Registry {
-            path: path.to_owned(),
-            source,
-        };
+        let fail = failing(path);
         let conn = Connection::open(path).map_err(fail)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
         // WAL lets readers work while a writer commits; FULL makes every commit durable,
@@ -159,18 +156,11 @@ impl Db {
     }
 
     fn fail(&self, source: rusqlite::Error) -> Error {
-        Error::Registry {
-            path: self.path.clone(),
-            source,
-        }
+        failing(&self.path)(source)
     }
 
     fn migrate(&mut self) -> Result<(), Error> {
-        let path = self.path.clone();
-        let fail = |source| Error::Registry {
-            path: path.clone(),
-            source,
-        };
+        let fail = failing(&self.path);
         // The common case, an up-to-date schema, needs no write lock.
         let current: u32 = self
             .conn
@@ -189,7 +179,7 @@ impl Db {
             .map_err(fail)?;
         if found > SCHEMA_VERSION {
             return Err(Error::RegistryTooNew {
-                path,
+                path: self.path.clone(),
                 found,
                 known: SCHEMA_VERSION,
             });
@@ -222,11 +212,7 @@ impl Db {
     /// the hook's, a destructive change is refused, and the release gets the next version and
     /// the live pointer.
     pub fn record_release(&mut self, new: NewRelease) -> Result<Recorded, Error> {
-        let path = self.path.clone();
-        let fail = |source| Error::Registry {
-            path: path.clone(),
-            source,
-        };
+        let fail = failing(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -445,11 +431,7 @@ impl Db {
     /// Points the hook's live pointer at `version`, which must exist; returns the version it
     /// pointed at before. Moving it to where it already is changes nothing and records nothing.
     pub fn set_live(&mut self, hook: &str, version: u32) -> Result<Option<u32>, Error> {
-        let path = self.path.clone();
-        let fail = |source| Error::Registry {
-            path: path.clone(),
-            source,
-        };
+        let fail = failing(&self.path);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -465,7 +447,7 @@ impl Db {
             .map_err(fail)?
             .ok_or_else(|| Error::HookNotFound {
                 name: hook.to_owned(),
-                root: path.parent().map(Path::to_owned).unwrap_or_default(),
+                root: self.path.parent().map(Path::to_owned).unwrap_or_default(),
             })?;
         if version == 0 || version > latest {
             return Err(Error::ReleaseNotFound {
@@ -584,6 +566,14 @@ impl Db {
                 })
             }
         }
+    }
+}
+
+/// Turns a SQLite error into [`Error::Registry`] naming the database file.
+fn failing(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
+    move |source| Error::Registry {
+        path: path.to_owned(),
+        source,
     }
 }
 

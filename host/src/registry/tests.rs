@@ -5,18 +5,9 @@ use std::path::Path;
 
 use super::db::{Db, NewRelease, SCHEMA_VERSION};
 use super::*;
-use crate::contract::{Cardinality, Column, ColumnType, sha256_digest};
+use crate::contract::{Cardinality, Column, ColumnType, sha256_digest, test_column as column};
 use crate::evolution::ContractChange;
-use crate::provenance::{Counts, HookRef, HostInfo, InputRecord, LimitsRecord, RunStatus};
-
-fn column(name: &str, ty: ColumnType, nullable: bool) -> Column {
-    Column {
-        name: name.into(),
-        ty,
-        nullable,
-        description: None,
-    }
-}
+use crate::provenance::sample_record;
 
 fn contract(columns: Vec<Column>) -> Contract {
     Contract {
@@ -52,54 +43,10 @@ fn open(root: &Path) -> Db {
 }
 
 fn run_record(run_id: &str, hook: Option<(&str, u32)>) -> RunRecord {
-    RunRecord {
-        run_id: run_id.into(),
-        status: RunStatus::Succeeded,
-        hook: HookRef {
-            name: hook.map(|(name, _)| name.to_owned()),
-            version: hook.map(|(_, version)| version),
-            digest: sha256_digest(b"a"),
-        },
-        contract_digest: base_contract().digest(),
-        config_digest: sha256_digest(b"{}"),
-        limits: LimitsRecord {
-            fuel_per_record: 1,
-            memory_bytes: 1,
-            memory_ceiling_bytes: 1,
-            max_oom_retries: 0,
-            timeout_ms: 1,
-            max_log_bytes: 1,
-        },
-        memory_bytes_final: 1,
-        oom_retries: 0,
-        records: Counts {
-            total: 3,
-            passed: 1,
-            rejected: 1,
-            errored: 1,
-        },
-        fuel_consumed: 7,
-        peak_memory_bytes: 65536,
-        input: InputRecord {
-            sha256: "00".into(),
-            bytes: 10,
-            records: 3,
-        },
-        outputs: Default::default(),
-        started_at: "2026-11-22T00:00:00.000Z".into(),
-        finished_at: "2026-11-22T00:00:01.000Z".into(),
-        duration_ms: 1000,
-        host: HostInfo {
-            version: "0".into(),
-            wasmtime: "48".into(),
-            engine: "sha256:00".into(),
-        },
-        chunk_size: 16,
-        calls: 1,
-        log_bytes_dropped: 0,
-        replay_of: None,
-        error: None,
-    }
+    let mut record = sample_record(run_id);
+    record.hook.name = hook.map(|(name, _)| name.to_owned());
+    record.hook.version = hook.map(|(_, version)| version);
+    record
 }
 
 #[test]
