@@ -17,6 +17,10 @@ use crate::error::Error;
 /// The store's directory under the registry root.
 pub const BLOBS_DIR: &str = "blobs/sha256";
 
+/// How old a temporary blob file must be before opening the store removes it. A publisher
+/// that crashed mid-write leaves one behind; one still being written is far younger.
+pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Content-addressed component bytes.
 #[derive(Debug)]
 pub struct BlobStore {
@@ -31,7 +35,30 @@ impl BlobStore {
         std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(|e| Error::io(&path, e))?;
-        Ok(BlobStore { path, dir })
+        let store = BlobStore { path, dir };
+        store.remove_stale_temps();
+        Ok(store)
+    }
+
+    /// Removes temporary files older than [`STALE_TEMP_AGE`], left by interrupted writes.
+    /// Best effort: a file that cannot be read or removed is left for next time.
+    fn remove_stale_temps(&self) {
+        let Ok(entries) = self.dir.entries() else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str().filter(|n| n.starts_with(".tmp-")) else {
+                continue;
+            };
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| t.into_std().elapsed().unwrap_or_default());
+            if age.is_ok_and(|age| age >= STALE_TEMP_AGE) && self.dir.remove_file(name).is_ok() {
+                tracing::info!(file = name, "removed a stale temporary blob");
+            }
+        }
     }
 
     /// Where the blob of `digest` lives (whether or not it exists).
@@ -149,6 +176,27 @@ mod tests {
         // Publishing the right bytes again repairs it.
         store.put(b"original").unwrap();
         assert_eq!(store.get(&digest).unwrap(), b"original");
+    }
+
+    #[test]
+    fn stale_temporary_files_are_removed_and_fresh_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(BLOBS_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        let stale = dir.join(".tmp-crashed");
+        let fresh = dir.join(".tmp-in-progress");
+        std::fs::write(&stale, b"half").unwrap();
+        std::fs::write(&fresh, b"half").unwrap();
+        let long_ago = std::time::SystemTime::now() - STALE_TEMP_AGE * 2;
+        std::fs::File::options()
+            .write(true)
+            .open(&stale)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+        BlobStore::open(root.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(fresh.exists(), "a write in progress is left alone");
     }
 
     #[test]
