@@ -1081,3 +1081,30 @@ fn reading_commands_on_a_missing_root_fail_without_creating_it() {
         );
     }
 }
+
+#[test]
+fn publish_refuses_a_component_over_the_size_cap_before_storing_anything() {
+    let reg = Reg::new();
+    let file = guest("text_stats");
+    let ran = reg
+        .host(&[
+            "publish",
+            s(&file),
+            "--name",
+            "text_stats",
+            "--max-component-size",
+            "1KiB",
+        ])
+        .exits(1);
+    assert!(
+        ran.stderr.contains(s(&file)) && ran.stderr.contains("over the cap of 1024 bytes"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !reg.root.exists(),
+        "nothing is stored for a refused component"
+    );
+    // The default cap (64 MiB) takes it.
+    assert_eq!(reg.publish(&file, "text_stats").version, 1);
+}

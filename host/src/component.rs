@@ -114,13 +114,17 @@ impl Host {
 
     /// Reads, checks and loads the component at `path`.
     pub fn load_file(&self, path: &Path) -> Result<HookComponent, Error> {
-        let origin = path.display().to_string();
+        let bytes = self.read_component(path)?;
+        self.load_bytes(&bytes, &path.display().to_string())
+    }
+
+    /// Reads the component file at `path`, refusing one over the size cap before reading it.
+    pub fn read_component(&self, path: &Path) -> Result<Vec<u8>, Error> {
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
-        self.check_size(&origin, size)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        self.load_bytes(&bytes, &origin)
+        self.check_size(&path.display().to_string(), size)?;
+        std::fs::read(path).map_err(|e| Error::io(path, e))
     }
 
     /// Checks and loads component `bytes`; `origin` names them in errors (a path, a digest).

@@ -159,6 +159,18 @@ impl Db {
         failing(&self.path)(source)
     }
 
+    /// Runs a (cached) query and maps every row.
+    fn query_all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, Error> {
+        let mut statement = self.conn.prepare_cached(sql).map_err(|e| self.fail(e))?;
+        let rows = statement.query_map(params, map).map_err(|e| self.fail(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+    }
+
     fn migrate(&mut self) -> Result<(), Error> {
         let fail = failing(&self.path);
         // The common case, an up-to-date schema, needs no write lock.
@@ -341,17 +353,13 @@ impl Db {
 
     /// Every hook, by name.
     pub fn hooks(&self) -> Result<Vec<HookSummary>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
-                        MAX(r.version), COUNT(r.version), MAX(r.created_at)
-                 FROM hooks h JOIN releases r ON r.hook = h.name
-                 GROUP BY h.name ORDER BY h.name",
-            )
-            .map_err(|e| self.fail(e))?;
-        let rows = statement
-            .query_map([], |row| {
+        self.query_all(
+            "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
+                    MAX(r.version), COUNT(r.version), MAX(r.created_at)
+             FROM hooks h JOIN releases r ON r.hook = h.name
+             GROUP BY h.name ORDER BY h.name",
+            [],
+            |row| {
                 Ok(HookSummary {
                     name: row.get(0)?,
                     contract: json_column(row, 1)?,
@@ -362,20 +370,16 @@ impl Db {
                     releases: row.get(6)?,
                     updated_at: row.get(7)?,
                 })
-            })
-            .map_err(|e| self.fail(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+            },
+        )
     }
 
     /// The hook's live and latest versions, if it exists.
     pub fn versions(&self, hook: &str) -> Result<Option<(u32, u32)>, Error> {
         self.conn
-            .query_row(
-                "SELECT h.live_version, MAX(r.version) FROM hooks h
-                 JOIN releases r ON r.hook = h.name WHERE h.name = ?1 GROUP BY h.name",
-                [hook],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row(VERSIONS_SELECT, [hook], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()
             .map_err(|e| self.fail(e))
     }
@@ -394,38 +398,28 @@ impl Db {
 
     /// Every release of a hook, oldest first.
     pub fn releases(&self, hook: &str) -> Result<Vec<Release>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached(&format!(
-                "{RELEASE_SELECT} WHERE r.hook = ?1 ORDER BY r.version"
-            ))
-            .map_err(|e| self.fail(e))?;
-        let rows = statement
-            .query_map([hook], release_from_row)
-            .map_err(|e| self.fail(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+        self.query_all(
+            &format!("{RELEASE_SELECT} WHERE r.hook = ?1 ORDER BY r.version"),
+            [hook],
+            release_from_row,
+        )
     }
 
     /// Every move of a hook's live pointer, oldest first.
     pub fn live_moves(&self, hook: &str) -> Result<Vec<LiveMove>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached(
-                "SELECT from_version, to_version, cause, moved_at FROM live_moves
-                 WHERE hook = ?1 ORDER BY seq",
-            )
-            .map_err(|e| self.fail(e))?;
-        let rows = statement
-            .query_map([hook], |row| {
+        self.query_all(
+            "SELECT from_version, to_version, cause, moved_at FROM live_moves
+             WHERE hook = ?1 ORDER BY seq",
+            [hook],
+            |row| {
                 Ok(LiveMove {
                     from_version: row.get(0)?,
                     to_version: row.get(1)?,
                     cause: row.get(2)?,
                     moved_at: row.get(3)?,
                 })
-            })
-            .map_err(|e| self.fail(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+            },
+        )
     }
 
     /// Points the hook's live pointer at `version`, which must exist; returns the version it
@@ -437,12 +431,9 @@ impl Db {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(fail)?;
         let (live, latest): (u32, u32) = tx
-            .query_row(
-                "SELECT h.live_version, MAX(r.version) FROM hooks h
-                 JOIN releases r ON r.hook = h.name WHERE h.name = ?1 GROUP BY h.name",
-                [hook],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
+            .query_row(VERSIONS_SELECT, [hook], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
             .optional()
             .map_err(fail)?
             .ok_or_else(|| Error::HookNotFound {
@@ -515,34 +506,25 @@ impl Db {
 
     /// The newest runs first, of one hook or of all.
     pub fn runs(&self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached(&format!(
-                "{RUN_SELECT} WHERE ?1 IS NULL OR hook = ?1 ORDER BY seq DESC LIMIT ?2"
-            ))
-            .map_err(|e| self.fail(e))?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = statement
-            .query_map(params![hook, limit], run_from_row)
-            .map_err(|e| self.fail(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
+        self.query_all(
+            &format!("{RUN_SELECT} WHERE ?1 IS NULL OR hook = ?1 ORDER BY seq DESC LIMIT ?2"),
+            params![hook, limit],
+            run_from_row,
+        )
     }
 
     /// The run with this id, or the one run whose id starts with it.
     pub fn run(&self, id: &str) -> Result<StoredRun, Error> {
-        let mut statement = self
-            .conn
-            .prepare_cached(&format!(
+        let mut found = self.query_all(
+            &format!(
                 "{RUN_SELECT} WHERE run_id = ?1
                  OR (length(?1) >= 4 AND substr(run_id, 1, length(?1)) = ?1)
                  ORDER BY run_id = ?1 DESC LIMIT 2"
-            ))
-            .map_err(|e| self.fail(e))?;
-        let mut found = statement
-            .query_map([id], run_from_row)
-            .map_err(|e| self.fail(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.fail(e))?;
+            ),
+            [id],
+            run_from_row,
+        )?;
         let exact = found.first().is_some_and(|run| run.record.run_id == id);
         match found.len() {
             1 => Ok(found.remove(0)),
@@ -576,6 +558,10 @@ fn failing(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
         source,
     }
 }
+
+/// A hook's live and latest versions.
+const VERSIONS_SELECT: &str = "SELECT h.live_version, MAX(r.version) FROM hooks h
+    JOIN releases r ON r.hook = h.name WHERE h.name = ?1 GROUP BY h.name";
 
 const RELEASE_SELECT: &str = "SELECT r.hook, r.version, r.digest, r.size, r.contract,
     r.contract_digest, r.config, r.config_digest, r.fuel_per_record, r.memory_bytes,

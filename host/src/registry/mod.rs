@@ -398,13 +398,9 @@ impl Registry {
     /// Loads the component at `path` and keeps its bytes in the blob store, so a run of it
     /// can be traced to, and replayed from, the exact bytes.
     pub fn load_file(&self, host: &Host, path: &Path) -> Result<HookComponent, Error> {
-        let component = host.load_file(path)?;
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let digest = self.blobs.put(&bytes)?;
-        if digest != component.digest() {
-            // The file changed between the two reads: load what was stored.
-            return self.load_digest(host, &digest, &path.display().to_string());
-        }
+        let bytes = host.read_component(path)?;
+        let component = host.load_bytes(&bytes, &path.display().to_string())?;
+        self.blobs.put(&bytes)?;
         Ok(component)
     }
 

@@ -195,19 +195,7 @@ fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
         max_component_bytes: args.max_component_size,
         ..HostConfig::default()
     })?;
-    let size = std::fs::metadata(&args.file)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?
-        .len();
-    if size > args.max_component_size {
-        bail!(
-            "{} is {}, over the publish cap of {} (raise it with --max-component-size)",
-            args.file.display(),
-            limits::format_size(size),
-            limits::format_size(args.max_component_size)
-        );
-    }
-    let bytes =
-        std::fs::read(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
+    let bytes = host.read_component(&args.file)?;
     let registry = Registry::open(root)?;
     let request = PublishRequest {
         name: args.name,
