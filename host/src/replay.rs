@@ -137,6 +137,17 @@ pub fn replay(
         _ => original.hook.digest.clone(),
     };
     let hook = registry.load_digest(host, &original.hook.digest, &origin)?;
+    if hook.contract().digest() != original.contract_digest {
+        return Err(Error::InvalidComponent {
+            origin,
+            reason: format!(
+                "its contract is {}, but run {} recorded {}",
+                hook.contract().digest(),
+                original.run_id,
+                original.contract_digest
+            ),
+        });
+    }
 
     let temp;
     let (out, keep) = match &request.out {
