@@ -6,8 +6,13 @@
 //!   name lookup is denied); no writable filesystem;
 //! - the files directories of the records in the current call, read-only, at `/files/<id>`;
 //! - a wall clock fixed at [`FIXED_WALL_CLOCK`] and a monotonic clock that never advances;
+//!   with the clocks linked by [`add_to_linker`], a sleep or a wait on a clock returns at once
+//!   (time does not pass inside the sandbox), so the guest can never block the host's thread
+//!   where the epoch deadline cannot reach it;
 //! - random bytes from generators seeded with [`RANDOM_SEED`], so runs repeat exactly;
-//! - stdout and stderr captured into one buffer, up to a cap; the rest is dropped and counted.
+//! - stdout and stderr captured into one buffer, up to a cap; the rest is dropped and counted;
+//! - at most [`MAX_GUEST_HANDLES`] WASI handles (open files, streams, pollables) at once, so a
+//!   guest cannot use up the host process's file descriptors.
 //!
 //! What the host watches: every memory grow goes through [`MemoryLimiter`], which denies grows
 //! past the cap and remembers that it did; a per-call epoch deadline (checked every
@@ -23,9 +28,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
+use wasmtime::component::Resource;
 use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{
     FsPerms, HostMonotonicClock, HostWallClock, ResourceTable, WasiCtx, WasiCtxBuilder,
     WasiCtxView, WasiView,
@@ -41,6 +47,13 @@ pub const RANDOM_SEED: u64 = 0x686f_6f6b_686f_7374; // "hookhost"
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// Where a record's files directory appears inside the sandbox: `/files/<id>`.
 pub const FILES_GUEST_ROOT: &str = "/files";
+/// The most WASI handles (open files and directories, streams, pollables) a guest may hold at
+/// once, besides one per record files directory. Every open file is a host file descriptor,
+/// and wasmtime's own default allows a million, enough to exhaust the host process's
+/// descriptors (and so break its output, its registry and every other run in the process)
+/// from one call (issue 6). Past the cap, the call traps and the record errors with kind
+/// `trap`.
+pub const MAX_GUEST_HANDLES: usize = 256;
 
 /// The state a sandbox's store carries.
 pub(crate) struct SandboxState {
@@ -89,13 +102,81 @@ impl SandboxState {
                 .preopened_dir(host, guest, FsPerms::ReadOnly)
                 .map_err(|e| io::Error::other(format!("{}: {e:#}", host.display())))?;
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_GUEST_HANDLES + spec.preopens.len());
         Ok(SandboxState {
             wasi: builder.build(),
-            table: ResourceTable::new(),
+            table,
             memory: MemoryLimiter::new(spec.memory_cap),
             fuel_given: 0,
         })
     }
+}
+
+/// The version of `wasi:clocks` that wasmtime-wasi links; [`add_to_linker`] replaces two of its
+/// functions under this exact name (a unit test checks that the replacement took effect).
+const WASI_MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Links WASI preview 2 (synchronous) into `linker`, with the sandbox's clocks: waiting on the
+/// monotonic clock (`subscribe-duration`, `subscribe-instant`, so `std::thread::sleep` and any
+/// `poll` on a timer) returns at once.
+///
+/// wasmtime-wasi would really sleep, on the host's thread, for as long as the guest asks
+/// (forever for `u64::MAX`), and the epoch deadline only stops guest *code*: a guest asleep in
+/// a host call ignores its timeout and the run's cancellation (issue 6). The sandbox's
+/// monotonic clock never advances anyway, so inside it a sleep that takes no time is the
+/// consistent answer; a guest that waits in a loop burns fuel and time and is stopped like
+/// any other loop.
+///
+/// ```
+/// use hookhost::sandbox::add_to_linker;
+/// use wasmtime::component::{Linker, ResourceTable};
+/// use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+///
+/// struct State { wasi: WasiCtx, table: ResourceTable }
+/// impl WasiView for State {
+///     fn ctx(&mut self) -> WasiCtxView<'_> {
+///         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+///     }
+/// }
+/// let engine = wasmtime::Engine::default();
+/// let mut linker = Linker::<State>::new(&engine);
+/// add_to_linker(&mut linker)?;
+/// # Ok::<(), wasmtime::Error>(())
+/// ```
+pub fn add_to_linker<T: WasiView + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(WASI_MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, T>, (_duration,): (u64,)| {
+            Ok((elapsed_pollable(store.data_mut().ctx().table)?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, T>, (_when,): (u64,)| {
+            Ok((elapsed_pollable(store.data_mut().ctx().table)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A timer that has already gone off.
+struct Elapsed;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Elapsed {
+    async fn ready(&mut self) {}
+}
+
+fn elapsed_pollable(table: &mut ResourceTable) -> wasmtime::Result<Resource<DynPollable>> {
+    let timer = table.push(Elapsed)?;
+    wasmtime_wasi::p2::subscribe(table, timer)
 }
 
 /// Caps a sandbox's total linear memory and records denials.
@@ -348,6 +429,88 @@ mod tests {
         assert_eq!(taken.bytes, b"abcde");
         assert_eq!(taken.dropped, 2);
         assert!(capture.take().bytes.is_empty());
+    }
+
+    /// A component that asks the monotonic clock for a timer of `ns` nanoseconds and blocks on
+    /// it: what `std::thread::sleep` does in a wasm32-wasip2 guest.
+    const SLEEPER: &str = r#"(component
+      (import "wasi:io/poll@0.2.0" (instance $poll
+        (export "pollable" (type (sub resource)))
+        (export "[method]pollable.block" (func (param "self" (borrow 0))))))
+      (alias export $poll "pollable" (type $pollable))
+      (import "wasi:clocks/monotonic-clock@0.2.0" (instance $clock
+        (alias outer 1 $pollable (type))
+        (export "subscribe-duration" (func (param "when" u64) (result (own 0))))))
+      (core func $subscribe (canon lower (func $clock "subscribe-duration")))
+      (core func $block (canon lower (func $poll "[method]pollable.block")))
+      (core func $drop (canon resource.drop $pollable))
+      (core module $m
+        (import "" "subscribe" (func $subscribe (param i64) (result i32)))
+        (import "" "block" (func $block (param i32)))
+        (import "" "drop" (func $drop (param i32)))
+        (func (export "sleep") (param i64) (local i32)
+          (local.set 1 (call $subscribe (local.get 0)))
+          (call $block (local.get 1))
+          (call $drop (local.get 1))))
+      (core instance $i (instantiate $m (with "" (instance
+        (export "subscribe" (func $subscribe))
+        (export "block" (func $block))
+        (export "drop" (func $drop))))))
+      (func (export "sleep") (param "ns" u64) (canon lift (core func $i "sleep"))))"#;
+
+    /// How long the sleeper takes to sleep `asked` when linked by `link`.
+    fn time_asleep(
+        link: fn(&mut wasmtime::component::Linker<SandboxState>) -> wasmtime::Result<()>,
+        asked: Duration,
+    ) -> Duration {
+        let engine = wasmtime::Engine::default();
+        let mut linker = wasmtime::component::Linker::new(&engine);
+        link(&mut linker).unwrap();
+        let component =
+            wasmtime::component::Component::new(&engine, wat::parse_str(SLEEPER).unwrap()).unwrap();
+        let capture = OutputCapture::new(0);
+        let spec = SandboxSpec {
+            memory_cap: 1 << 20,
+            capture: &capture,
+            preopens: &[],
+        };
+        let mut store = wasmtime::Store::new(&engine, SandboxState::new(&spec).unwrap());
+        let instance = linker.instantiate(&mut store, &component).unwrap();
+        let sleep = instance
+            .get_typed_func::<(u64,), ()>(&mut store, "sleep")
+            .unwrap();
+        let started = std::time::Instant::now();
+        sleep.call(&mut store, (asked.as_nanos() as u64,)).unwrap();
+        started.elapsed()
+    }
+
+    #[test]
+    fn a_guest_sleep_takes_no_host_time() {
+        // The fixture really sleeps when linked the stock way (so the check below means
+        // something), and not at all with the sandbox's clocks, whatever it asks for.
+        let stock = time_asleep(
+            wasmtime_wasi::p2::add_to_linker_sync,
+            Duration::from_secs(1),
+        );
+        assert!(stock >= Duration::from_secs(1), "{stock:?}");
+        let ours = time_asleep(add_to_linker, Duration::from_secs(3600));
+        assert!(ours < Duration::from_secs(1), "{ours:?}");
+        let forever = time_asleep(add_to_linker, Duration::from_nanos(u64::MAX));
+        assert!(forever < Duration::from_secs(1), "{forever:?}");
+    }
+
+    #[test]
+    fn the_handle_table_is_capped_beyond_the_preopens() {
+        let capture = OutputCapture::new(0);
+        let dir = std::env::temp_dir();
+        let preopens = vec![(dir.clone(), "/a".to_owned()), (dir, "/b".to_owned())];
+        let spec = SandboxSpec {
+            memory_cap: 1 << 20,
+            capture: &capture,
+            preopens: &preopens,
+        };
+        let state = SandboxState::new(&spec).unwrap();
+        assert_eq!(state.table.max_capacity(), MAX_GUEST_HANDLES + 2);
     }
 
     #[test]
