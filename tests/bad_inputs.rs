@@ -314,7 +314,7 @@ fn every_bad_line_is_named_and_the_good_records_are_untouched() {
     let mut mixed = Vec::new();
     let mut expected = Vec::new();
     let mut line = 0u64;
-    let mut push_good = |mixed: &mut Vec<u8>, clean: &mut Vec<u8>, line: &mut u64, n: usize| {
+    let push_good = |mixed: &mut Vec<u8>, clean: &mut Vec<u8>, line: &mut u64, n: usize| {
         let text = good(&format!("g{n}"), &"word ".repeat(n + 1));
         mixed.extend_from_slice(text.as_bytes());
         clean.extend_from_slice(text.as_bytes());

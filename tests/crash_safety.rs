@@ -59,7 +59,7 @@ impl Rng {
     /// first 90 %, the rest around its end, where the output is renamed into place, the
     /// release committed and the run recorded.
     fn kill_point(&mut self, k: usize, took: Duration) -> Duration {
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             self.delay(took.mul_f64(0.9))
         } else {
             took.mul_f64(0.8) + self.delay(took.mul_f64(0.25))

@@ -340,7 +340,7 @@ fn a_guest_cannot_use_up_the_hosts_file_descriptors() {
     }
     std::fs::create_dir(files.path().join("flood")).unwrap();
     std::fs::write(files.path().join("flood/a.txt"), "a").unwrap();
-    let ran = assert_isolated(
+    assert_isolated(
         &load("hostile"),
         &clean,
         &[(
