@@ -201,6 +201,12 @@ pub enum Error {
     /// The WebAssembly engine failed in a way not covered above.
     #[error("engine error: {0:#}")]
     Engine(wasmtime::Error),
+    /// A set of hooks names one hook more than once (with or without a version).
+    #[error("hook `{name}` is named more than once in the set; each hook runs once per batch")]
+    DuplicateHook {
+        /// The hook named twice.
+        name: String,
+    },
 }
 
 impl Error {

@@ -2,15 +2,19 @@
 //!
 //! Writers take SQLite's write lock up front (`BEGIN IMMEDIATE`), so two processes publishing
 //! to one root serialize: each reads the latest version and inserts the next one inside the
-//! same transaction, which keeps versions gap-free and `(hook, digest)` unique. Releases and
-//! runs are append-only, enforced by triggers, not just by convention.
+//! same transaction, which keeps versions gap-free and `(hook, digest)` unique. Releases,
+//! runs and batches are append-only, enforced by triggers, not just by convention. Reads that
+//! must agree with each other (a batch's snapshot of live releases) share one read
+//! transaction: in WAL mode it sees one committed state from its first read to its end.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
-use super::{HookSummary, LiveMove, Release, ReleaseLimits, StoredRun};
+use super::{
+    BatchRecorded, HookSummary, LiveMove, NewBatch, Release, ReleaseLimits, StoredBatch, StoredRun,
+};
 use crate::contract::Contract;
 use crate::error::Error;
 use crate::evolution::{Evolution, classify};
@@ -21,7 +25,8 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The schema, one migration per version; `PRAGMA user_version` says how many have been
 /// applied. Append new migrations; never edit an applied one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE hooks (
     name            TEXT PRIMARY KEY,
     -- The hook's contract: its first release's, grown by every additive release.
@@ -98,7 +103,29 @@ CREATE TRIGGER runs_are_append_only BEFORE UPDATE ON runs
 BEGIN SELECT RAISE(ABORT, 'runs are append-only'); END;
 CREATE TRIGGER runs_are_kept BEFORE DELETE ON runs
 BEGIN SELECT RAISE(ABORT, 'runs are append-only'); END;
-"#];
+"#,
+    r#"
+-- Batches begun with an idempotency key: one per (key, snapshot of the hook set), so the same
+-- key for the same snapshot finds the earlier batch instead of running it again.
+CREATE TABLE batches (
+    batch_id        TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL,
+    -- `sha256:` digest of the resolved releases the batch ran.
+    snapshot_digest TEXT NOT NULL,
+    -- The batch's run ids, a JSON array, in the order the batch gave them.
+    run_ids         TEXT NOT NULL CHECK (json_type(run_ids) = 'array'),
+    -- What the embedder keeps about the batch, a JSON value the registry does not read.
+    summary         TEXT NOT NULL CHECK (json_valid(summary)),
+    recorded_at     TEXT NOT NULL,
+    UNIQUE (idempotency_key, snapshot_digest)
+) STRICT;
+
+CREATE TRIGGER batches_are_append_only BEFORE UPDATE ON batches
+BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
+CREATE TRIGGER batches_are_kept BEFORE DELETE ON batches
+BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
+"#,
+];
 
 /// The newest schema version this host knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -151,7 +178,20 @@ impl Db {
             path: path.to_owned(),
             conn,
         };
-        db.migrate()?;
+        db.migrate_to(SCHEMA_VERSION)?;
+        Ok(db)
+    }
+
+    /// Creates a new database with only the first `version` migrations applied: a registry as
+    /// an older host left it.
+    #[cfg(test)]
+    pub fn create_at_version(path: &Path, version: u32) -> Result<Db, Error> {
+        let conn = Connection::open(path).map_err(failing(path))?;
+        let mut db = Db {
+            path: path.to_owned(),
+            conn,
+        };
+        db.migrate_to(version)?;
         Ok(db)
     }
 
@@ -171,14 +211,15 @@ impl Db {
         rows.collect::<Result<_, _>>().map_err(|e| self.fail(e))
     }
 
-    fn migrate(&mut self) -> Result<(), Error> {
+    /// Applies the migrations after the database's version, up to `target`.
+    fn migrate_to(&mut self, target: u32) -> Result<(), Error> {
         let fail = failing(&self.path);
         // The common case, an up-to-date schema, needs no write lock.
         let current: u32 = self
             .conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(fail)?;
-        if current == SCHEMA_VERSION {
+        if current == target {
             return Ok(());
         }
         // Re-read under the write lock: another process may have migrated meanwhile.
@@ -196,11 +237,12 @@ impl Db {
                 known: SCHEMA_VERSION,
             });
         }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let pending = MIGRATIONS[..target as usize].iter().enumerate();
+        for (index, migration) in pending.skip(found as usize) {
             tx.execute_batch(migration).map_err(fail)?;
             tracing::info!(version = index + 1, "registry schema migrated");
         }
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        tx.pragma_update(None, "user_version", target)
             .map_err(fail)?;
         tx.commit().map_err(fail)
     }
@@ -375,6 +417,7 @@ impl Db {
     }
 
     /// The hook's live and latest versions, if it exists.
+    #[cfg(test)]
     pub fn versions(&self, hook: &str) -> Result<Option<(u32, u32)>, Error> {
         self.conn
             .query_row(VERSIONS_SELECT, [hook], |row| {
@@ -384,16 +427,24 @@ impl Db {
             .map_err(|e| self.fail(e))
     }
 
-    /// One release.
-    pub fn release(&self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
-        self.conn
-            .query_row(
-                &format!("{RELEASE_SELECT} WHERE r.hook = ?1 AND r.version = ?2"),
-                params![hook, version],
-                release_from_row,
-            )
-            .optional()
-            .map_err(|e| self.fail(e))
+    /// Release `version` of each hook, or its live release when `version` is `None`, in
+    /// order, all inside one read transaction: the answers (pointers and `live` flags
+    /// included) agree with one committed state, whatever writers do meanwhile.
+    pub fn lookup_all(&mut self, wanted: &[(&str, Option<u32>)]) -> Result<Vec<Lookup>, Error> {
+        let fail = failing(&self.path);
+        // Deferred: the read snapshot starts at the first SELECT and holds until the end, and
+        // no write lock is taken, so a snapshot neither waits for nor blocks a publisher.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Deferred)
+            .map_err(fail)?;
+        let found = wanted
+            .iter()
+            .map(|&(hook, version)| lookup(&tx, hook, version))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        Ok(found)
     }
 
     /// Every release of a hook, oldest first.
@@ -430,39 +481,24 @@ impl Db {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(fail)?;
-        let (live, latest): (u32, u32) = tx
-            .query_row(VERSIONS_SELECT, [hook], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()
-            .map_err(fail)?
-            .ok_or_else(|| Error::HookNotFound {
-                name: hook.to_owned(),
-                root: self.path.parent().map(Path::to_owned).unwrap_or_default(),
-            })?;
-        if version == 0 || version > latest {
-            return Err(Error::ReleaseNotFound {
-                name: hook.to_owned(),
-                version,
-                latest,
-            });
-        }
-        if live == version {
-            return Ok(None);
-        }
-        tx.execute(
-            "UPDATE hooks SET live_version = ?2 WHERE name = ?1",
-            params![hook, version],
-        )
-        .map_err(fail)?;
-        tx.execute(
-            "INSERT INTO live_moves (hook, from_version, to_version, cause, moved_at)
-             VALUES (?1, ?2, ?3, 'live', ?4)",
-            params![hook, live, version, now_rfc3339()],
-        )
-        .map_err(fail)?;
+        let moved = move_live(&tx, &self.path, hook, version)?;
         tx.commit().map_err(fail)?;
-        Ok(Some(live))
+        Ok(moved)
+    }
+
+    /// [`Db::set_live`] for several hooks in one write transaction: readers see all of the
+    /// moves or none.
+    #[cfg(test)]
+    pub fn set_live_together(&mut self, moves: &[(&str, u32)]) -> Result<(), Error> {
+        let fail = failing(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        for &(hook, version) in moves {
+            move_live(&tx, &self.path, hook, version)?;
+        }
+        tx.commit().map_err(fail)
     }
 
     /// Appends a run.
@@ -472,36 +508,63 @@ impl Db {
         config: &str,
         out_dir: Option<&str>,
     ) -> Result<(), Error> {
-        let json = serde_json::to_string(record).expect("run records serialize");
-        let status = serde_json::to_value(record.status).expect("statuses serialize");
-        let c = record.records;
-        self.conn
-            .execute(
-                "INSERT INTO runs (run_id, hook, version, digest, status, started_at, finished_at,
-                     total, passed, rejected, errored, config, out_dir, replay_of, recorded_at,
-                     record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        insert_run(&self.conn, record, config, out_dir, &now_rfc3339()).map_err(|e| self.fail(e))
+    }
+
+    /// Records a batch's runs and, when it has an idempotency key, the batch, in one write
+    /// transaction: all of it or none.
+    ///
+    /// If the key was already recorded for the same snapshot, nothing is written and that
+    /// batch is returned. The check and the inserts share the write lock, so of two batches
+    /// racing with one key and snapshot, exactly one is recorded.
+    pub fn record_batch(&mut self, batch: &NewBatch<'_>) -> Result<BatchRecorded, Error> {
+        let fail = failing(&self.path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        if let Some(key) = batch.idempotency_key
+            && let Some(existing) = batch_by_key(&tx, key, batch.snapshot_digest).map_err(fail)?
+        {
+            return Ok(BatchRecorded::Existing(existing));
+        }
+        // One time for the whole batch: its runs and its row are recorded by one commit.
+        let now = now_rfc3339();
+        for run in batch.runs {
+            insert_run(&tx, run.record, run.config, run.out_dir, &now).map_err(fail)?;
+        }
+        if let Some(key) = batch.idempotency_key {
+            let run_ids: Vec<&str> = batch
+                .runs
+                .iter()
+                .map(|run| run.record.run_id.as_str())
+                .collect();
+            tx.execute(
+                "INSERT INTO batches (batch_id, idempotency_key, snapshot_digest, run_ids, summary,
+                     recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
-                    record.run_id,
-                    record.hook.name,
-                    record.hook.version,
-                    record.hook.digest,
-                    status.as_str(),
-                    record.started_at,
-                    record.finished_at,
-                    c.total as i64,
-                    c.passed as i64,
-                    c.rejected as i64,
-                    c.errored as i64,
-                    config,
-                    out_dir,
-                    record.replay_of,
-                    now_rfc3339(),
-                    json,
+                    batch.batch_id,
+                    key,
+                    batch.snapshot_digest,
+                    serde_json::to_string(&run_ids).expect("strings serialize"),
+                    serde_json::to_string(batch.summary).expect("JSON values serialize"),
+                    now,
                 ],
             )
-            .map_err(|e| self.fail(e))?;
-        Ok(())
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)?;
+        Ok(BatchRecorded::Recorded)
+    }
+
+    /// The batch recorded with this idempotency key and snapshot, if any.
+    pub fn batch_by_key(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+    ) -> Result<Option<StoredBatch>, Error> {
+        batch_by_key(&self.conn, key, snapshot_digest).map_err(|e| self.fail(e))
     }
 
     /// The newest runs first, of one hook or of all.
@@ -557,6 +620,142 @@ fn failing(path: &Path) -> impl Fn(rusqlite::Error) -> Error + Copy + '_ {
         path: path.to_owned(),
         source,
     }
+}
+
+/// What looking up a release found: the release, or what is missing.
+pub(crate) type Lookup = Result<Release, Missing>;
+
+/// Why a lookup found no release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// There is no hook of that name.
+    Hook,
+    /// The hook has no release `version`; its newest is `latest`.
+    Release { version: u32, latest: u32 },
+}
+
+/// Release `version` of `hook`, or its live release; on a connection or inside a transaction.
+fn lookup(conn: &Connection, hook: &str, version: Option<u32>) -> rusqlite::Result<Lookup> {
+    let Some((live, latest)) = conn
+        .query_row(VERSIONS_SELECT, [hook], |row| {
+            Ok((row.get::<_, u32>(0)?, row.get::<_, u32>(1)?))
+        })
+        .optional()?
+    else {
+        return Ok(Err(Missing::Hook));
+    };
+    let version = version.unwrap_or(live);
+    let release = conn
+        .query_row(
+            &format!("{RELEASE_SELECT} WHERE r.hook = ?1 AND r.version = ?2"),
+            params![hook, version],
+            release_from_row,
+        )
+        .optional()?;
+    Ok(release.ok_or(Missing::Release { version, latest }))
+}
+
+/// Moves `hook`'s live pointer inside the write transaction `tx` and records the move; returns
+/// where it was, or `None` if it was already on `version`.
+fn move_live(
+    tx: &rusqlite::Transaction<'_>,
+    db_path: &Path,
+    hook: &str,
+    version: u32,
+) -> Result<Option<u32>, Error> {
+    let fail = failing(db_path);
+    let (live, latest): (u32, u32) = tx
+        .query_row(VERSIONS_SELECT, [hook], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()
+        .map_err(fail)?
+        .ok_or_else(|| Error::HookNotFound {
+            name: hook.to_owned(),
+            root: db_path.parent().map(Path::to_owned).unwrap_or_default(),
+        })?;
+    if version == 0 || version > latest {
+        return Err(Error::ReleaseNotFound {
+            name: hook.to_owned(),
+            version,
+            latest,
+        });
+    }
+    if live == version {
+        return Ok(None);
+    }
+    tx.execute(
+        "UPDATE hooks SET live_version = ?2 WHERE name = ?1",
+        params![hook, version],
+    )
+    .map_err(fail)?;
+    tx.execute(
+        "INSERT INTO live_moves (hook, from_version, to_version, cause, moved_at)
+         VALUES (?1, ?2, ?3, 'live', ?4)",
+        params![hook, live, version, now_rfc3339()],
+    )
+    .map_err(fail)?;
+    Ok(Some(live))
+}
+
+/// Inserts one run; on a connection (a write on its own) or inside a batch's transaction.
+fn insert_run(
+    conn: &Connection,
+    record: &RunRecord,
+    config: &str,
+    out_dir: Option<&str>,
+    recorded_at: &str,
+) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(record).expect("run records serialize");
+    let status = serde_json::to_value(record.status).expect("statuses serialize");
+    let c = record.records;
+    conn.prepare_cached(
+        "INSERT INTO runs (run_id, hook, version, digest, status, started_at, finished_at,
+             total, passed, rejected, errored, config, out_dir, replay_of, recorded_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        record.run_id,
+        record.hook.name,
+        record.hook.version,
+        record.hook.digest,
+        status.as_str(),
+        record.started_at,
+        record.finished_at,
+        c.total as i64,
+        c.passed as i64,
+        c.rejected as i64,
+        c.errored as i64,
+        config,
+        out_dir,
+        record.replay_of,
+        recorded_at,
+        json,
+    ])?;
+    Ok(())
+}
+
+fn batch_by_key(
+    conn: &Connection,
+    key: &str,
+    snapshot_digest: &str,
+) -> rusqlite::Result<Option<StoredBatch>> {
+    conn.query_row(
+        "SELECT batch_id, idempotency_key, snapshot_digest, run_ids, summary, recorded_at
+         FROM batches WHERE idempotency_key = ?1 AND snapshot_digest = ?2",
+        [key, snapshot_digest],
+        |row| {
+            Ok(StoredBatch {
+                batch_id: row.get(0)?,
+                idempotency_key: row.get(1)?,
+                snapshot_digest: row.get(2)?,
+                run_ids: json_column(row, 3)?,
+                summary: json_column(row, 4)?,
+                recorded_at: row.get(5)?,
+            })
+        },
+    )
+    .optional()
 }
 
 /// A hook's live and latest versions.

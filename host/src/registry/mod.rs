@@ -13,6 +13,9 @@
 //!   pointer (a rollback is a move back; history never changes).
 //! - [`Registry::run`] runs a request and appends its provenance record, whatever its status;
 //!   [`Registry::runs`] and [`Registry::run_record`] read them back.
+//! - For embedders running a set of hooks per batch: [`Registry::resolve_all`] resolves the set
+//!   in one snapshot; [`Registry::record_batch`] records a batch's runs at once and, under an
+//!   idempotency key, the batch itself, which [`Registry::batch_by_key`] finds again.
 //!
 //! Several processes may use one root at once: writes are SQLite transactions that take the
 //! write lock up front, so versions stay gap-free and each digest gets one release.
@@ -47,7 +50,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::blobs::{BLOBS_DIR, BlobStore, hex_of};
 pub use self::db::{BUSY_TIMEOUT, SCHEMA_VERSION};
-use self::db::{Db, NewRelease};
+use self::db::{Db, Lookup, Missing, NewRelease};
 use crate::component::{HookComponent, Host};
 use crate::contract::Contract;
 use crate::error::Error;
@@ -180,6 +183,61 @@ pub struct StoredRun {
     /// The output directory it wrote, when there was one to keep.
     pub out_dir: Option<String>,
     /// When the registry recorded it (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// A batch's runs, to record at once with [`Registry::record_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewBatch<'a> {
+    /// The batch's id: unique among recorded batches.
+    pub batch_id: &'a str,
+    /// The idempotency key the batch was begun with. `None`: its runs are recorded but the
+    /// batch is not, and nothing can find it by key.
+    pub idempotency_key: Option<&'a str>,
+    /// `sha256:` digest identifying the releases the batch resolved (its snapshot); the same
+    /// key for another snapshot is another batch.
+    pub snapshot_digest: &'a str,
+    /// Its runs, in the order their ids are kept.
+    pub runs: &'a [BatchRun<'a>],
+    /// What the embedder keeps about the batch, stored as given and not read by the registry.
+    pub summary: &'a serde_json::Value,
+}
+
+/// One run of a batch: what [`Registry::run`] would record for it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchRun<'a> {
+    /// The provenance record, as written to `run.json`.
+    pub record: &'a RunRecord,
+    /// The config it ran with, as canonical JSON.
+    pub config: &'a str,
+    /// The output directory it wrote, when it is kept.
+    pub out_dir: Option<&'a str>,
+}
+
+/// What [`Registry::record_batch`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum BatchRecorded {
+    /// Every run was recorded, and the batch too when it had an idempotency key.
+    Recorded,
+    /// The key and snapshot were already taken by another batch, returned here; nothing of
+    /// this one was recorded.
+    Existing(StoredBatch),
+}
+
+/// A batch as the registry keeps it (only batches begun with an idempotency key are kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredBatch {
+    /// The batch's id.
+    pub batch_id: String,
+    /// The key it was begun with; with `snapshot_digest`, unique among batches.
+    pub idempotency_key: String,
+    /// The digest of the releases it resolved.
+    pub snapshot_digest: String,
+    /// Its runs' ids, in the order it gave them; each is a recorded run.
+    pub run_ids: Vec<String>,
+    /// What the embedder kept about it, exactly as given.
+    pub summary: serde_json::Value,
+    /// When the registry recorded it and its runs (RFC 3339).
     pub recorded_at: String,
 }
 
@@ -338,23 +396,53 @@ impl Registry {
     /// Release `version` of `hook`, or its live release when `version` is `None`.
     pub fn release(&self, hook: &str, version: Option<u32>) -> Result<Release, Error> {
         check_hook_name(hook)?;
-        let db = self.db();
-        let (live, latest) = db
-            .versions(hook)?
-            .ok_or_else(|| self.hook_not_found(hook))?;
-        let version = version.unwrap_or(live);
-        db.release(hook, version)?
-            .ok_or_else(|| Error::ReleaseNotFound {
-                name: hook.to_owned(),
-                version,
-                latest,
-            })
+        let found = self.db().lookup_all(&[(hook, version)])?;
+        let found = found
+            .into_iter()
+            .next()
+            .expect("one answer per hook asked for");
+        self.found(hook, found)
     }
 
     /// Resolves `name` or `name@version`.
     pub fn resolve(&self, reference: &str) -> Result<Release, Error> {
         let (name, version) = parse_reference(reference)?;
         self.release(name, version)
+    }
+
+    /// Resolves every reference (`name` or `name@version`, as [`Registry::resolve`] does), in
+    /// order, as one snapshot: all are read in one read transaction, so a live pointer moved
+    /// meanwhile, by this process or another, is seen before or after the move for the whole
+    /// set, never half of each.
+    ///
+    /// Fails on the first reference, in order, that [`Registry::resolve`] would refuse, with
+    /// the same error; and with [`Error::DuplicateHook`] when a hook is named twice (`a` and
+    /// `a@2` included), checked before anything is read.
+    ///
+    /// ```no_run
+    /// # use hookhost::registry::Registry;
+    /// let registry = Registry::open(".hookhost")?;
+    /// let set = registry.resolve_all(&["text_stats", "require_fields@2"])?;
+    /// assert_eq!(set[1].version, 2);
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn resolve_all(&self, references: &[&str]) -> Result<Vec<Release>, Error> {
+        let mut wanted: Vec<(&str, Option<u32>)> = Vec::with_capacity(references.len());
+        for reference in references {
+            let (name, version) = parse_reference(reference)?;
+            if wanted.iter().any(|(seen, _)| *seen == name) {
+                return Err(Error::DuplicateHook {
+                    name: name.to_owned(),
+                });
+            }
+            wanted.push((name, version));
+        }
+        let found = self.db().lookup_all(&wanted)?;
+        wanted
+            .iter()
+            .zip(found)
+            .map(|(&(hook, _), found)| self.found(hook, found))
+            .collect()
     }
 
     /// Moves `hook`'s live pointer to `version`; returns where it was, or `None` if it was
@@ -445,6 +533,52 @@ impl Registry {
     /// characters).
     pub fn run_record(&self, run_id: &str) -> Result<StoredRun, Error> {
         self.db().run(run_id)
+    }
+
+    /// Records a batch's runs, and the batch itself when it has an idempotency key, in one
+    /// write transaction: afterwards either all of them are recorded or none is.
+    ///
+    /// When the key was already recorded for the same snapshot, nothing of this batch is
+    /// recorded and the earlier batch is returned as [`BatchRecorded::Existing`]. The check
+    /// and the writes hold the write lock together, so of batches racing with one key and
+    /// snapshot (in any process) exactly one is recorded. An embedder asks
+    /// [`Registry::batch_by_key`] before running, to skip the work; this is what decides.
+    /// A run id already recorded fails the whole batch.
+    pub fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {
+        let recorded = self.db().record_batch(&batch)?;
+        match &recorded {
+            BatchRecorded::Recorded => tracing::info!(
+                batch_id = batch.batch_id,
+                runs = batch.runs.len(),
+                keyed = batch.idempotency_key.is_some(),
+                "batch recorded"
+            ),
+            BatchRecorded::Existing(existing) => tracing::info!(batch_id = batch.batch_id,
+                existing = %existing.batch_id, "batch key already recorded; nothing recorded"),
+        }
+        Ok(recorded)
+    }
+
+    /// The batch recorded with idempotency key `key` for the snapshot `snapshot_digest`, if
+    /// any.
+    pub fn batch_by_key(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+    ) -> Result<Option<StoredBatch>, Error> {
+        self.db().batch_by_key(key, snapshot_digest)
+    }
+
+    /// The release a lookup of `hook` found, or the error [`Registry::release`] gives.
+    fn found(&self, hook: &str, found: Lookup) -> Result<Release, Error> {
+        found.map_err(|missing| match missing {
+            Missing::Hook => self.hook_not_found(hook),
+            Missing::Release { version, latest } => Error::ReleaseNotFound {
+                name: hook.to_owned(),
+                version,
+                latest,
+            },
+        })
     }
 
     fn hook_not_found(&self, hook: &str) -> Error {

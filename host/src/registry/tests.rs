@@ -404,3 +404,416 @@ fn missing_hooks_and_releases_are_named() {
         Err(Error::HookNotFound { .. })
     ));
 }
+
+/// A registry with hooks `a` and `b`, two releases each, both live on v2.
+fn two_hooks(root: &Path) -> Registry {
+    let registry = Registry::open(root).unwrap();
+    for hook in ["a", "b"] {
+        for bytes in ["1", "2"] {
+            registry
+                .db()
+                .record_release(new_release(
+                    hook,
+                    &format!("{hook}{bytes}"),
+                    base_contract(),
+                ))
+                .unwrap();
+        }
+    }
+    registry
+}
+
+fn count_rows(root: &Path, table: &str) -> i64 {
+    let conn = rusqlite::Connection::open(root.join(DB_FILE)).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+        row.get(0)
+    })
+    .unwrap()
+}
+
+fn run_id(n: u32) -> String {
+    format!("0193bbbb-0000-7000-8000-{n:012}")
+}
+
+#[test]
+fn resolve_all_answers_in_order_live_or_pinned() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = two_hooks(root.path());
+    let set = registry.resolve_all(&["b", "a@1"]).unwrap();
+    let got: Vec<_> = set
+        .iter()
+        .map(|r| (r.hook.as_str(), r.version, r.live))
+        .collect();
+    assert_eq!(got, [("b", 2, true), ("a", 1, false)]);
+    assert_eq!(set[1], registry.resolve("a@v1").unwrap());
+    let set = registry.resolve_all(&["a", "b@v1"]).unwrap();
+    let got: Vec<_> = set.iter().map(|r| (r.hook.as_str(), r.version)).collect();
+    assert_eq!(got, [("a", 2), ("b", 1)]);
+    assert!(registry.resolve_all(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn resolve_all_fails_as_resolve_does_and_refuses_a_hook_named_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = two_hooks(root.path());
+    let error = registry.resolve_all(&["a", "missing"]).unwrap_err();
+    assert!(matches!(&error, Error::HookNotFound { name, .. } if name == "missing"));
+    assert_eq!(
+        error.to_string(),
+        registry.resolve("missing").unwrap_err().to_string()
+    );
+    assert!(matches!(
+        registry.resolve_all(&["a", "b@3"]),
+        Err(Error::ReleaseNotFound { name, version: 3, latest: 2 }) if name == "b"
+    ));
+    assert!(matches!(
+        registry.resolve_all(&["a", "B"]),
+        Err(Error::InvalidHookName { name, .. }) if name == "B"
+    ));
+    // The same hook twice, pinned or not, is refused by name before anything is read.
+    for set in [
+        &["a", "b", "a"][..],
+        &["a@1", "a@2"],
+        &["missing", "missing"],
+    ] {
+        match registry.resolve_all(set) {
+            Err(Error::DuplicateHook { name }) => {
+                assert_eq!(name, set[0].split('@').next().unwrap())
+            }
+            other => panic!("{set:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn resolve_all_is_one_snapshot_while_pointers_move_together() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let root = tempfile::tempdir().unwrap();
+    let registry = two_hooks(root.path());
+    let saw_both = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let path = root.path().to_owned();
+        let (saw_both, done) = (saw_both.clone(), done.clone());
+        std::thread::spawn(move || {
+            // Its own connection, as another process would have; each step moves both
+            // pointers in one transaction. At least 200 moves, then on until the reader has
+            // seen both states (bounded, so a broken reader fails instead of hanging).
+            let mut db = open(&path);
+            let mut moves = 0;
+            while moves < 200 || (!saw_both.load(Ordering::SeqCst) && moves < 20_000) {
+                let version = 1 + moves % 2;
+                db.set_live_together(&[("a", version), ("b", version)])
+                    .unwrap();
+                moves += 1;
+            }
+            done.store(true, Ordering::SeqCst);
+            moves
+        })
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut reads = 0;
+    while !done.load(Ordering::SeqCst) {
+        let set = registry.resolve_all(&["a", "b"]).unwrap();
+        assert_eq!(
+            set[0].version, set[1].version,
+            "a torn snapshot after {reads} reads"
+        );
+        assert!(set.iter().all(|r| r.live));
+        seen.insert(set[0].version);
+        if seen.len() == 2 {
+            saw_both.store(true, Ordering::SeqCst);
+        }
+        reads += 1;
+    }
+    let moves = writer.join().unwrap();
+    assert!(moves >= 200);
+    assert_eq!(
+        seen.into_iter().collect::<Vec<_>>(),
+        [1, 2],
+        "the reader saw the pointers move"
+    );
+    assert_eq!(
+        registry.live_history("a").unwrap().len(),
+        2 + moves as usize
+    );
+}
+
+#[test]
+fn a_batch_records_its_runs_and_itself_in_one_transaction() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::open(root.path()).unwrap();
+    let records = [
+        run_record(&run_id(1), Some(("a", 1))),
+        run_record(&run_id(2), Some(("b", 3))),
+    ];
+    let runs = [
+        BatchRun {
+            record: &records[0],
+            config: "{}",
+            out_dir: Some("/out/a"),
+        },
+        BatchRun {
+            record: &records[1],
+            config: r#"{"x":1}"#,
+            out_dir: None,
+        },
+    ];
+    let summary = serde_json::json!({"records": 3, "passed": ["r1"]});
+    let batch = NewBatch {
+        batch_id: "batch-1",
+        idempotency_key: Some("ingest-42"),
+        snapshot_digest: "sha256:snap",
+        runs: &runs,
+        summary: &summary,
+    };
+    assert_eq!(
+        registry.record_batch(batch).unwrap(),
+        BatchRecorded::Recorded
+    );
+
+    let stored = registry
+        .batch_by_key("ingest-42", "sha256:snap")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.batch_id, "batch-1");
+    assert_eq!(stored.idempotency_key, "ingest-42");
+    assert_eq!(stored.snapshot_digest, "sha256:snap");
+    assert_eq!(stored.run_ids, [run_id(1), run_id(2)]);
+    assert_eq!(stored.summary, summary);
+    for (run, record) in runs.iter().zip(&records) {
+        let kept = registry.run_record(&record.run_id).unwrap();
+        assert_eq!(&kept.record, record);
+        assert_eq!(
+            (kept.config.as_str(), kept.out_dir.as_deref()),
+            (run.config, run.out_dir)
+        );
+        assert_eq!(kept.recorded_at, stored.recorded_at, "one commit");
+    }
+    assert_eq!(
+        registry.batch_by_key("ingest-42", "sha256:other").unwrap(),
+        None
+    );
+    assert_eq!(registry.batch_by_key("other", "sha256:snap").unwrap(), None);
+
+    // A batch one of whose runs cannot be recorded (its id is taken) records nothing at all.
+    let fresh = run_record(&run_id(3), None);
+    let clashing = [
+        BatchRun {
+            record: &fresh,
+            config: "{}",
+            out_dir: None,
+        },
+        runs[0],
+    ];
+    let error = registry
+        .record_batch(NewBatch {
+            batch_id: "batch-2",
+            idempotency_key: Some("ingest-43"),
+            runs: &clashing,
+            ..batch
+        })
+        .unwrap_err();
+    assert!(matches!(error, Error::Registry { .. }), "{error:?}");
+    assert!(matches!(
+        registry.run_record(&fresh.run_id),
+        Err(Error::RunNotFound { matches: 0, .. })
+    ));
+    assert_eq!(
+        registry.batch_by_key("ingest-43", "sha256:snap").unwrap(),
+        None
+    );
+    assert_eq!(
+        (
+            count_rows(root.path(), "runs"),
+            count_rows(root.path(), "batches")
+        ),
+        (2, 1)
+    );
+}
+
+#[test]
+fn the_same_key_and_snapshot_returns_the_earlier_batch_and_records_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::open(root.path()).unwrap();
+    let summary = serde_json::json!({"n": 1});
+    let batch = |batch_id, snapshot_digest, records: &[RunRecord]| {
+        let runs: Vec<BatchRun<'_>> = records
+            .iter()
+            .map(|record| BatchRun {
+                record,
+                config: "{}",
+                out_dir: None,
+            })
+            .collect();
+        registry.record_batch(NewBatch {
+            batch_id,
+            idempotency_key: Some("key"),
+            snapshot_digest,
+            runs: &runs,
+            summary: &summary,
+        })
+    };
+    let first = [run_record(&run_id(1), None), run_record(&run_id(2), None)];
+    assert_eq!(
+        batch("first", "sha256:s1", &first).unwrap(),
+        BatchRecorded::Recorded
+    );
+    let earlier = registry.batch_by_key("key", "sha256:s1").unwrap().unwrap();
+
+    // Same key, same snapshot: the earlier batch comes back and neither these runs nor this
+    // batch are recorded.
+    let again = [run_record(&run_id(3), None), run_record(&run_id(4), None)];
+    match batch("again", "sha256:s1", &again).unwrap() {
+        BatchRecorded::Existing(existing) => {
+            assert_eq!(existing, earlier);
+            assert_eq!(existing.run_ids, [run_id(1), run_id(2)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count_rows(root.path(), "runs"), 2);
+    assert_eq!(count_rows(root.path(), "batches"), 1);
+    assert!(registry.run_record(&run_id(3)).is_err());
+
+    // Same key, another snapshot (a live pointer moved): a new batch.
+    assert_eq!(
+        batch("later", "sha256:s2", &again).unwrap(),
+        BatchRecorded::Recorded
+    );
+    assert_eq!(
+        registry
+            .batch_by_key("key", "sha256:s2")
+            .unwrap()
+            .unwrap()
+            .run_ids,
+        [run_id(3), run_id(4)]
+    );
+    assert_eq!(count_rows(root.path(), "runs"), 4);
+    assert_eq!(count_rows(root.path(), "batches"), 2);
+}
+
+#[test]
+fn a_batch_without_a_key_records_its_runs_only() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::open(root.path()).unwrap();
+    let record = run_record(&run_id(1), Some(("a", 1)));
+    let runs = [BatchRun {
+        record: &record,
+        config: "{}",
+        out_dir: None,
+    }];
+    let recorded = registry
+        .record_batch(NewBatch {
+            batch_id: "unkeyed",
+            idempotency_key: None,
+            snapshot_digest: "sha256:snap",
+            runs: &runs,
+            summary: &serde_json::json!({}),
+        })
+        .unwrap();
+    assert_eq!(recorded, BatchRecorded::Recorded);
+    assert_eq!(registry.run_record(&record.run_id).unwrap().record, record);
+    assert_eq!(count_rows(root.path(), "batches"), 0);
+}
+
+#[test]
+fn batches_are_never_changed() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::open(root.path()).unwrap();
+    registry
+        .record_batch(NewBatch {
+            batch_id: "b",
+            idempotency_key: Some("key"),
+            snapshot_digest: "sha256:snap",
+            runs: &[],
+            summary: &serde_json::json!({}),
+        })
+        .unwrap();
+    let conn = rusqlite::Connection::open(root.path().join(DB_FILE)).unwrap();
+    for statement in [
+        "UPDATE batches SET run_ids = '[]'",
+        "UPDATE batches SET snapshot_digest = 'x'",
+        "DELETE FROM batches",
+    ] {
+        let error = conn.execute(statement, []).unwrap_err().to_string();
+        assert!(
+            error.contains("batches are append-only"),
+            "{statement}: {error}"
+        );
+    }
+    assert_eq!(
+        registry
+            .batch_by_key("key", "sha256:snap")
+            .unwrap()
+            .unwrap()
+            .batch_id,
+        "b"
+    );
+}
+
+#[test]
+fn a_version_1_registry_upgrades_in_place_and_keeps_its_data() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(DB_FILE);
+    let mut old = Db::create_at_version(&path, 1).unwrap();
+    old.record_release(new_release("stats", "a", base_contract()))
+        .unwrap();
+    let record = run_record(&run_id(1), Some(("stats", 1)));
+    old.record_run(&record, "{}", Some("/out")).unwrap();
+    drop(old);
+    let tables = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(tables(&conn), 0, "a version 1 registry has no batches");
+    drop(conn);
+
+    let registry = Registry::open(root.path()).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let version: u32 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!((version, SCHEMA_VERSION), (2, 2));
+    assert_eq!(tables(&conn), 1);
+    assert_eq!(registry.resolve("stats").unwrap().version, 1);
+    let kept = registry.run_record(&record.run_id).unwrap();
+    assert_eq!(
+        (kept.record, kept.out_dir.as_deref()),
+        (record, Some("/out"))
+    );
+    let runs = [];
+    registry
+        .record_batch(NewBatch {
+            batch_id: "b",
+            idempotency_key: Some("key"),
+            snapshot_digest: "sha256:snap",
+            runs: &runs,
+            summary: &serde_json::json!({}),
+        })
+        .unwrap();
+    assert!(
+        registry
+            .batch_by_key("key", "sha256:snap")
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn an_up_to_date_registry_opens_while_another_connection_holds_the_write_lock() {
+    let root = tempfile::tempdir().unwrap();
+    open(root.path());
+    let writer = rusqlite::Connection::open(root.path().join(DB_FILE)).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Were the migration lock taken on every open, this would wait BUSY_TIMEOUT and fail.
+    let registry = Registry::open(root.path()).unwrap();
+    assert!(registry.hooks().unwrap().is_empty());
+    writer.execute_batch("ROLLBACK").unwrap();
+}
