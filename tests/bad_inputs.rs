@@ -479,9 +479,6 @@ fn invalid_size_duration_and_count_values_are_usage_errors_naming_the_value() {
 }
 
 #[test]
-#[ignore = "issue 6: `--chunk-size 0` exits 1 (a run error) instead of 2 (bad usage), and only \
-            after loading the hook; needs bin/host/args.rs to parse --chunk-size with a \
-            parser refusing 0 (like --fuel's parse_count)"]
 fn a_zero_chunk_size_is_a_usage_error() {
     let sandbox = Sandbox::new();
     let output = sandbox.host(&[

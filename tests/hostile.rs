@@ -215,9 +215,6 @@ fn a_loop_that_burns_time_but_little_fuel_is_stopped_by_the_timeout() {
 }
 
 #[test]
-#[ignore = "issue 6: needs component.rs Host::new to link WASI with \
-            `sandbox::add_to_linker(&mut linker)` instead of \
-            `wasmtime_wasi::p2::add_to_linker_sync(&mut linker)`"]
 fn a_guest_sleep_cannot_outlast_its_timeout_or_a_cancel() {
     // wasmtime-wasi sleeps on the host's thread, where the epoch deadline cannot reach: a
     // guest asking for an hour got an hour, whatever its timeout, and ignored a cancel.
@@ -367,10 +364,6 @@ fn a_guest_cannot_use_up_the_hosts_file_descriptors() {
 }
 
 #[test]
-#[ignore = "issue 6: a trap raised by a host call is described by the first line of its \
-            context chain, `error while executing at wasm backtrace:`; needs runner.rs \
-            `classify` to describe a non-`Trap` error by its root cause \
-            (`error.root_cause().to_string()`)"]
 fn a_trap_raised_by_the_host_names_its_cause() {
     let files = tempfile::tempdir().unwrap();
     std::fs::create_dir(files.path().join("flood")).unwrap();
@@ -844,10 +837,6 @@ fn environment_clocks_and_randomness_are_fixed() {
 }
 
 #[test]
-#[ignore = "issue 6: a FIFO in a record's files directory blocks the host thread in open(2), \
-            out of the epoch deadline's reach; needs input.rs FilesRoot::record_dir (or the \
-            runner before sandboxing) to refuse a record whose files directory holds anything \
-            but regular files and directories (invalid_input naming the entry)"]
 fn a_fifo_among_a_records_files_cannot_hang_the_host() {
     let files = tempfile::tempdir().unwrap();
     let clean = clean_records();

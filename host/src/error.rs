@@ -55,6 +55,12 @@ pub enum Error {
     /// The run was cancelled.
     #[error("the run was cancelled")]
     Cancelled,
+    /// The operation needs a registry and the host was opened without one.
+    #[error("this host has no registry: open it on a root to resolve hooks by name")]
+    NoRegistry,
+    /// Something in the host itself went wrong (a background task stopped); a bug to report.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A name is not a valid hook name (`^[a-z][a-z0-9_]{0,39}$`).
     #[error("`{name}` is not a valid hook name: {reason}")]
     InvalidHookName {

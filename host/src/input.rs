@@ -66,11 +66,70 @@ impl FilesRoot {
 
     /// The host directory of record `id`'s files, if it has a real directory (not a symlink)
     /// under the root. Looked up through the root's capability handle, so no id can reach
-    /// outside it.
-    fn record_dir(&self, id: &str) -> Option<PathBuf> {
-        let meta = self.dir.symlink_metadata(id).ok()?;
-        meta.is_dir().then(|| self.path.join(id))
+    /// outside it. A directory holding anything but regular files, directories and symlinks
+    /// (a FIFO, a socket, a device: opening one could block the host outside any deadline),
+    /// or more than [`MAX_FILES_PER_RECORD`] entries, is refused with the reason.
+    pub(crate) fn record_dir(&self, id: &str) -> Result<Option<PathBuf>, String> {
+        let Ok(meta) = self.dir.symlink_metadata(id) else {
+            return Ok(None);
+        };
+        if !meta.is_dir() {
+            return Ok(None);
+        }
+        let unreadable = |e: io::Error| format!("the files of record `{id}` cannot be read: {e}");
+        let dir = self.dir.open_dir(id).map_err(unreadable)?;
+        let mut entries = 0;
+        check_files(&dir, id, &mut entries).map_err(|e| match e {
+            FilesProblem::Io(e) => unreadable(e),
+            FilesProblem::Refused(reason) => reason,
+        })?;
+        Ok(Some(self.path.join(id)))
     }
+}
+
+/// The most entries (files and directories, at any depth) one record's files directory may
+/// hold.
+pub const MAX_FILES_PER_RECORD: usize = 100_000;
+
+enum FilesProblem {
+    Io(io::Error),
+    Refused(String),
+}
+
+impl From<io::Error> for FilesProblem {
+    fn from(e: io::Error) -> Self {
+        FilesProblem::Io(e)
+    }
+}
+
+/// Walks a record's files directory (symlinks are not followed), refusing what the guest
+/// must not be able to open.
+fn check_files(
+    dir: &cap_std::fs::Dir,
+    path: &str,
+    entries: &mut usize,
+) -> Result<(), FilesProblem> {
+    for entry in dir.entries()? {
+        let entry = entry?;
+        *entries += 1;
+        if *entries > MAX_FILES_PER_RECORD {
+            return Err(FilesProblem::Refused(format!(
+                "the files directory `{path}` holds more than {MAX_FILES_PER_RECORD} entries"
+            )));
+        }
+        let name = entry.file_name();
+        let inner = format!("{path}/{}", name.to_string_lossy());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            check_files(&entry.open_dir()?, &inner, entries)?;
+        } else if !(kind.is_file() || kind.is_symlink()) {
+            return Err(FilesProblem::Refused(format!(
+                "`{inner}` among the record's files is not a regular file or directory \
+                 (a FIFO, socket or device could block the host)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads records from a JSONL stream.
@@ -83,7 +142,7 @@ pub struct InputReader<R> {
     hasher: Sha256,
     bytes: u64,
     records: u64,
-    seen: HashMap<IdKey, u32, BuildHasherDefault<IdKeyHasher>>,
+    ids: IdSet,
 }
 
 impl<R: BufRead> InputReader<R> {
@@ -98,7 +157,7 @@ impl<R: BufRead> InputReader<R> {
             hasher: Sha256::new(),
             bytes: 0,
             records: 0,
-            seen: HashMap::default(),
+            ids: IdSet::default(),
         }
     }
 
@@ -264,28 +323,155 @@ impl<R: BufRead> InputReader<R> {
                 ));
             }
         };
-        let key = id_key(&id);
-        if let Some(first) = self.seen.get(&key) {
+        if let Err(first) = self.ids.insert(&id, line) {
             return Err((Some(id), format!("duplicate id (first on line {first})")));
         }
-        self.seen
-            .insert(key, u32::try_from(line).unwrap_or(u32::MAX));
         let metadata = raw
             .metadata
             .map_or_else(|| "null".to_owned(), |m| m.get().to_owned());
-        let files_host_dir = self.files.as_ref().and_then(|f| f.record_dir(&id));
-        let files_dir = files_host_dir
-            .as_ref()
-            .map(|_| format!("{FILES_GUEST_ROOT}/{id}"));
-        Ok(PendingRecord {
-            record: bindings::Record {
-                id,
-                metadata,
-                size_hint_mb,
-                files_dir,
-            },
-            files_host_dir,
-        })
+        pending_record(id, metadata, size_hint_mb, self.files.as_ref())
+    }
+}
+
+/// A record's guest form, with its files directory resolved under `files`; a refused files
+/// directory gives the record's id back with the reason.
+fn pending_record(
+    id: String,
+    metadata: String,
+    size_hint_mb: Option<f64>,
+    files: Option<&FilesRoot>,
+) -> Result<PendingRecord, (Option<String>, String)> {
+    let files_host_dir = match files.map(|f| f.record_dir(&id)).transpose() {
+        Ok(dir) => dir.flatten(),
+        Err(reason) => return Err((Some(id), reason)),
+    };
+    let files_dir = files_host_dir
+        .as_ref()
+        .map(|_| format!("{FILES_GUEST_ROOT}/{id}"));
+    Ok(PendingRecord {
+        record: bindings::Record {
+            id,
+            metadata,
+            size_hint_mb,
+            files_dir,
+        },
+        files_host_dir,
+    })
+}
+
+/// One record given as a value rather than a JSONL line: what an embedding worker hands to
+/// [`crate::embed`]. Its fields are a JSONL line's.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Record {
+    /// A unique, non-empty id without `/`, `\`, NUL or `..`.
+    pub id: String,
+    /// Anything the hook reads; `null` when absent.
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+    /// How large the record's data is, in MB, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_hint_mb: Option<f64>,
+}
+
+impl Record {
+    /// A record with `id` and `metadata`.
+    pub fn new(id: impl Into<String>, metadata: serde_json::Value) -> Self {
+        Record {
+            id: id.into(),
+            metadata,
+            size_hint_mb: None,
+        }
+    }
+}
+
+/// Checks records given as values with the rules [`InputReader`] applies to lines, and
+/// digests each as the JSONL line it would be (`serde_json` of [`Record`] plus `\n`), so
+/// `input.sha256` in provenance is the digest of the batch written as a JSONL file.
+pub(crate) struct RecordChecker {
+    files: Option<FilesRoot>,
+    ids: IdSet,
+    hasher: Sha256,
+    bytes: u64,
+    records: u64,
+    line: Vec<u8>,
+}
+
+impl RecordChecker {
+    pub(crate) fn new(files: Option<FilesRoot>) -> Self {
+        RecordChecker {
+            files,
+            ids: IdSet::default(),
+            hasher: Sha256::new(),
+            bytes: 0,
+            records: 0,
+            line: Vec::new(),
+        }
+    }
+
+    /// Checks the next record; its position (from 1) stands in for a line number.
+    pub(crate) fn check(&mut self, record: Record) -> InputItem {
+        self.records += 1;
+        let line = self.records;
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, &record).expect("records serialize");
+        self.line.push(b'\n');
+        self.hasher.update(&self.line);
+        self.bytes += self.line.len() as u64;
+        let invalid = |id: Option<String>, reason: String| InputItem::Invalid { line, id, reason };
+        if let Err(reason) = check_id(&record.id) {
+            let id = (!record.id.is_empty()).then_some(record.id);
+            return invalid(id, reason);
+        }
+        if let Some(mb) = record.size_hint_mb
+            && !(mb.is_finite() && mb >= 0.0)
+        {
+            return invalid(
+                Some(record.id),
+                "`size_hint_mb` must be a number ≥ 0".into(),
+            );
+        }
+        if let Err(first) = self.ids.insert(&record.id, line) {
+            let reason = format!("duplicate id (first at position {first})");
+            return invalid(Some(record.id), reason);
+        }
+        let metadata = record.metadata.to_string();
+        let files = self.files.as_ref();
+        match pending_record(record.id, metadata, record.size_hint_mb, files) {
+            Ok(record) => InputItem::Record { line, record },
+            Err((id, reason)) => invalid(id, reason),
+        }
+    }
+
+    pub(crate) fn summary(&self) -> InputRecord {
+        InputRecord {
+            sha256: hex(&self.hasher.clone().finalize()),
+            bytes: self.bytes,
+            records: self.records,
+        }
+    }
+
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// The ids of a batch seen so far, to refuse duplicates: a fixed 20 bytes per id (plus the
+/// table's slack), however long the ids are.
+#[derive(Default)]
+struct IdSet {
+    seen: HashMap<IdKey, u32, BuildHasherDefault<IdKeyHasher>>,
+}
+
+impl IdSet {
+    /// Notes `id` first seen at `line`; for an id seen before, the line it was first seen on.
+    fn insert(&mut self, id: &str, line: u64) -> Result<(), u32> {
+        let key = id_key(id);
+        if let Some(first) = self.seen.get(&key) {
+            return Err(*first);
+        }
+        self.seen
+            .insert(key, u32::try_from(line).unwrap_or(u32::MAX));
+        Ok(())
     }
 }
 

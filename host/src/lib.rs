@@ -16,7 +16,11 @@
 //! - [`input`] — streaming JSONL records, with every bad line named.
 //! - [`output`] and [`provenance`] — the output directory, made visible only when complete,
 //!   and its `run.json`.
-//! - [`run`] — all of the above as one call: [`run::run_to_dir`], what `host run` does.
+//! - [`run`] — all of the above as one call: [`run::run_to_dir`], what `host run` does;
+//!   [`outcome`] — outcome lines as values, for runs that keep them in memory.
+//! - [`embed`] — the async API for ingest workers: [`Hookhost`](embed::Hookhost) (one engine,
+//!   a bound on sandboxes), a [`Snapshot`](embed::Snapshot) of live releases,
+//!   `begin` / observe / cancel / await over a batch of many hooks, idempotency keys.
 //! - [`registry`] — a root of content-addressed component blobs and `registry.db`: hooks,
 //!   immutable numbered releases, live pointers, the append-only record of runs;
 //!   [`evolution`] — the one classifier of contract changes; [`replay`] — run a recorded run
@@ -50,10 +54,13 @@
 pub mod bindings;
 pub mod component;
 pub mod contract;
+pub mod embed;
 pub mod error;
 pub mod evolution;
 pub mod input;
+mod lane;
 pub mod limits;
+pub mod outcome;
 pub mod output;
 pub mod provenance;
 pub mod registry;

@@ -1,10 +1,12 @@
 //! One run of one hook over one JSONL batch, written to an output directory: what `host run`
 //! does, as a library call.
 //!
-//! [`RunRequest`] says what to run; [`run_to_dir`] streams the input through a
-//! [`BatchRunner`] chunk by chunk, writes each outcome as its chunk settles (in input order),
-//! and finishes with the provenance record. Memory stays bounded by the chunk size and the
-//! line cap, whatever the input's length (plus 24 bytes per record id, to refuse duplicates).
+//! [`RunRequest`] says what to run; [`run_to_dir`] streams the input through
+//! [`BatchRunner`](crate::runner::BatchRunner)s, `jobs` chunks at a time on as many threads,
+//! writes each outcome as its chunk settles (in input order, so the output is the same for any
+//! `jobs`), and finishes with the provenance record. Memory stays bounded by `jobs ×
+//! chunk_size` records and the line cap, whatever the input's length (plus about 24 bytes per
+//! record id, to refuse duplicates).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,19 +14,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use crate::component::{HOST_VERSION, HookComponent, WASMTIME_VERSION};
-use crate::contract::sha256_digest;
-use crate::error::{Error, RecordError};
-use crate::input::{FilesRoot, InputItem, InputReader};
+use crate::component::HookComponent;
+use crate::error::Error;
+use crate::input::{FilesRoot, InputReader};
+use crate::lane::{BatchKnobs, Chunk, Lane, LanePlan, Sink};
 use crate::limits::Limits;
 use crate::output::OutputDir;
-use crate::provenance::{
-    Counts, HookRef, HostInfo, LimitsRecord, RunRecord, RunStatus, now_rfc3339,
-};
-use crate::runner::{
-    BatchRunner, DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
-    PendingRecord, RecordOutcome, RunnerSettings,
-};
+use crate::provenance::{Counts, RunRecord};
+use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
 
 /// Where the batch comes from.
 #[derive(Debug)]
@@ -54,6 +51,9 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
+    /// Chunks run at once, each on its own thread; the outputs are the same for any value.
+    /// By default [`default_jobs`], the number of cores.
+    pub jobs: usize,
     /// The most guest output kept in `logs.txt`; the rest is dropped and counted in
     /// `log_bytes_dropped`. By default [`DEFAULT_MAX_LOG_BYTES`].
     pub max_log_bytes: u64,
@@ -78,6 +78,7 @@ impl RunRequest {
             config: None,
             limits: Limits::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
+            jobs: default_jobs(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             cancel: Arc::new(AtomicBool::new(false)),
             replay_of: None,
@@ -105,6 +106,9 @@ pub struct Progress {
 /// start: unreadable input or files directory, invalid config, an output directory in the
 /// way.
 ///
+/// It blocks while guest code runs: from async code, call it through
+/// `tokio::task::spawn_blocking`, or use [`crate::embed`], which does.
+///
 /// ```no_run
 /// use hookhost::{Host, HostConfig};
 /// use hookhost::run::{run_to_dir, Input, RunRequest};
@@ -121,147 +125,109 @@ pub fn run_to_dir(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunRecord, Error> {
     let started = Instant::now();
-    let started_at = now_rfc3339();
     let run_id = uuid::Uuid::now_v7().to_string();
-    let host = request.hook.host().clone();
-    let mut ceilings = *host.ceilings();
-    if let Some(ceiling) = request.memory_ceiling {
-        ceilings.memory_bytes = ceilings.memory_bytes.min(ceiling.max(1));
-    }
-    let limits = request.limits.clamped(&ceilings);
-    for change in clamp_changes(&request.limits, &limits) {
-        tracing::warn!("{change}, the host's limit");
-    }
-    let config_json = canonical_config(request.config.as_deref())?;
-    let reader: Box<dyn BufRead> = match &request.input {
+    let knobs = BatchKnobs {
+        chunk_size: request.chunk_size.max(1),
+        jobs: request.jobs.max(1),
+        max_log_bytes: request.max_log_bytes,
+        memory_ceiling: request.memory_ceiling,
+        replay_of: request.replay_of.clone(),
+        cancel: request.cancel.clone(),
+    };
+    let plan = LanePlan::new(
+        request.hook.clone(),
+        request.release.clone(),
+        request.config.as_deref(),
+        &request.limits,
+        &knobs,
+    )?;
+    let (reader, input_name) = open_input(&request.input)?;
+    let files = request.files.as_deref().map(FilesRoot::open).transpose()?;
+    let mut input = InputReader::new(reader, files);
+    let out = OutputDir::create(&request.out, &run_id)?;
+    let _span = tracing::info_span!("run", %run_id, hook = %request.hook.digest()).entered();
+    let mut lane = Lane::start(plan, run_id, Sink::Dir(Box::new(out)));
+    let ended = drive(
+        &mut input,
+        &mut lane,
+        &knobs,
+        &input_name,
+        &mut |lane, input| {
+            progress(&Progress {
+                counts: lane.counts(),
+                bytes_read: input.bytes_read(),
+                elapsed: started.elapsed(),
+            })
+        },
+    );
+    let (record, _) = lane.finish(ended.into(), input.summary())?;
+    Ok(record)
+}
+
+/// Opens the batch for reading; also returns the name errors give it.
+pub(crate) fn open_input(input: &Input) -> Result<(Box<dyn BufRead + Send>, PathBuf), Error> {
+    Ok(match input {
         Input::File(path) => {
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
             if file.metadata().is_ok_and(|m| m.is_dir()) {
                 let e = std::io::Error::other("is a directory, not a JSONL file");
                 return Err(Error::io(path, e));
             }
-            Box::new(BufReader::with_capacity(256 * 1024, file))
+            let reader = BufReader::with_capacity(256 * 1024, file);
+            (Box::new(reader), path.clone())
         }
-        Input::Stdin => Box::new(std::io::stdin().lock()),
-    };
-    let files = request.files.as_deref().map(FilesRoot::open).transpose()?;
-    let mut input = InputReader::new(reader, files);
-    let mut out = OutputDir::create(&request.out, &run_id)?;
-    let _span = tracing::info_span!("run", %run_id, hook = %request.hook.digest()).entered();
-
-    let mut runner = BatchRunner::new(
-        request.hook.clone(),
-        RunnerSettings {
-            limits,
-            memory_ceiling: ceilings.memory_bytes,
-            config_json: config_json.clone(),
-            max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
-            max_log_bytes: request.max_log_bytes,
-            cancel: request.cancel.clone(),
-        },
-    );
-    let input_name = match &request.input {
-        Input::File(path) => path.clone(),
-        Input::Stdin => PathBuf::from("<stdin>"),
-    };
-    let mut batch = Batch {
-        input_name: &input_name,
-        run_id: &run_id,
-        hook: &request.hook,
-        out: &mut out,
-        counts: Counts::default(),
-    };
-    let chunk_size = request.chunk_size.max(1);
-    let ended = batch.drive(&mut input, &mut runner, chunk_size, &mut |counts, bytes| {
-        progress(&Progress {
-            counts,
-            bytes_read: bytes,
-            elapsed: started.elapsed(),
-        })
-    });
-    let counts = batch.counts;
-    let (status, error) = match ended {
-        Ok(()) => (RunStatus::Succeeded, None),
-        Err(Error::Cancelled) => (RunStatus::Cancelled, None),
-        Err(error) => (RunStatus::Failed, Some(error.to_string())),
-    };
-    let stats = runner.stats();
-    let mut record = RunRecord {
-        run_id,
-        status,
-        hook: HookRef {
-            name: request.release.as_ref().map(|(name, _)| name.clone()),
-            version: request.release.as_ref().map(|(_, version)| *version),
-            digest: request.hook.digest().to_owned(),
-        },
-        contract_digest: request.hook.contract().digest(),
-        config_digest: sha256_digest(config_json.as_bytes()),
-        limits: LimitsRecord {
-            fuel_per_record: limits.fuel_per_record,
-            memory_bytes: limits.memory_bytes,
-            memory_ceiling_bytes: ceilings.memory_bytes,
-            max_oom_retries: limits.max_oom_retries,
-            timeout_ms: limits.timeout.as_millis() as u64,
-            max_log_bytes: request.max_log_bytes,
-        },
-        memory_bytes_final: stats.memory_bytes,
-        oom_retries: stats.oom_retries,
-        records: counts,
-        fuel_consumed: stats.fuel_consumed,
-        peak_memory_bytes: stats.peak_memory_bytes,
-        input: input.summary(),
-        outputs: Default::default(),
-        started_at,
-        finished_at: now_rfc3339(),
-        duration_ms: started.elapsed().as_millis() as u64,
-        host: HostInfo {
-            version: HOST_VERSION.to_owned(),
-            wasmtime: WASMTIME_VERSION.to_owned(),
-            engine: host.engine_fingerprint().to_owned(),
-        },
-        chunk_size,
-        calls: stats.calls,
-        log_bytes_dropped: stats.log_bytes_dropped,
-        replay_of: request.replay_of.clone(),
-        error,
-    };
-    out.write_logs(&runner.take_logs())?;
-    out.finish(&mut record)?;
-    tracing::info!(status = ?record.status, passed = counts.passed, rejected = counts.rejected,
-        errored = counts.errored, "run finished");
-    Ok(record)
+        Input::Stdin => (
+            Box::new(BufReader::new(std::io::stdin())),
+            PathBuf::from("<stdin>"),
+        ),
+    })
 }
 
-/// What clamping changed, in words: `memory 8GiB lowered to 4GiB`.
-fn clamp_changes(asked: &Limits, granted: &Limits) -> Vec<String> {
-    use crate::limits::format_size;
-    let mut changes = Vec::new();
-    let mut note = |what: &str, asked: String, granted: String| {
-        if asked != granted {
-            changes.push(format!("{what} {asked} changed to {granted}"));
+/// Feeds `lane` up to `knobs.jobs` chunks at a time until the input ends or the lane cannot
+/// go on. Memory stays bounded by `jobs × chunk_size` records.
+fn drive<R: BufRead>(
+    input: &mut InputReader<R>,
+    lane: &mut Lane,
+    knobs: &BatchKnobs,
+    input_name: &std::path::Path,
+    progress: &mut dyn FnMut(&Lane, &InputReader<R>),
+) -> Result<(), Error> {
+    loop {
+        let mut chunks = Vec::with_capacity(knobs.jobs);
+        while chunks.len() < knobs.jobs {
+            let chunk =
+                read_chunk(input, knobs.chunk_size).map_err(|e| Error::io(input_name, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            chunks.push(chunk);
         }
-    };
-    note(
-        "fuel",
-        asked.fuel_per_record.to_string(),
-        granted.fuel_per_record.to_string(),
-    );
-    note(
-        "memory",
-        format_size(asked.memory_bytes),
-        format_size(granted.memory_bytes),
-    );
-    note(
-        "max OOM retries",
-        asked.max_oom_retries.to_string(),
-        granted.max_oom_retries.to_string(),
-    );
-    note(
-        "timeout",
-        format!("{:?}", asked.timeout),
-        format!("{:?}", granted.timeout),
-    );
-    changes
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        lane.run_chunks(&chunks)?;
+        progress(lane, input);
+    }
+}
+
+/// Chunks run at once by default: the number of cores.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Reads items until `chunk_size` records (invalid lines ride along) or the end of input.
+pub(crate) fn read_chunk<R: BufRead>(
+    input: &mut InputReader<R>,
+    chunk_size: usize,
+) -> std::io::Result<Chunk> {
+    let mut chunk = Chunk::default();
+    while chunk.records.len() < chunk_size {
+        match input.next_item()? {
+            Some(item) => chunk.push(item),
+            None => break,
+        }
+    }
+    Ok(chunk)
 }
 
 /// Checks that the config is JSON and renders it canonically (sorted keys, no spaces), so the
@@ -271,108 +237,4 @@ pub fn canonical_config(config: Option<&str>) -> Result<String, Error> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
     Ok(value.to_string())
-}
-
-/// The state of a run's main loop.
-struct Batch<'a> {
-    input_name: &'a std::path::Path,
-    run_id: &'a str,
-    hook: &'a HookComponent,
-    out: &'a mut OutputDir,
-    counts: Counts,
-}
-
-/// A non-blank line waiting for its chunk to settle, kept in input order.
-enum Slot {
-    Record {
-        line: u64,
-    },
-    Invalid {
-        line: u64,
-        id: Option<String>,
-        reason: String,
-    },
-}
-
-impl Batch<'_> {
-    fn drive<R: BufRead>(
-        &mut self,
-        input: &mut InputReader<R>,
-        runner: &mut BatchRunner,
-        chunk_size: usize,
-        progress: &mut dyn FnMut(Counts, u64),
-    ) -> Result<(), Error> {
-        let mut slots = Vec::with_capacity(chunk_size);
-        let mut records = Vec::with_capacity(chunk_size);
-        loop {
-            let item = input
-                .next_item()
-                .map_err(|e| Error::io(self.input_name, e))?;
-            let end = item.is_none();
-            match item {
-                Some(InputItem::Record { line, record }) => {
-                    slots.push(Slot::Record { line });
-                    records.push(record);
-                }
-                Some(InputItem::Invalid { line, id, reason }) => {
-                    slots.push(Slot::Invalid { line, id, reason });
-                }
-                None => {}
-            }
-            if records.len() >= chunk_size || (end && !slots.is_empty()) {
-                let settled = runner.run_chunk(&records);
-                self.out.write_logs(&runner.take_logs())?;
-                self.write(&mut slots, &records, settled?)?;
-                records.clear();
-                progress(self.counts, input.bytes_read());
-            }
-            if end {
-                return Ok(());
-            }
-        }
-    }
-
-    fn write(
-        &mut self,
-        slots: &mut Vec<Slot>,
-        records: &[PendingRecord],
-        outcomes: Vec<RecordOutcome>,
-    ) -> Result<(), Error> {
-        let mut settled = records.iter().zip(outcomes);
-        for slot in slots.drain(..) {
-            self.counts.total += 1;
-            match slot {
-                Slot::Invalid { line, id, reason } => {
-                    self.counts.errored += 1;
-                    let error = RecordError::InvalidInput(reason);
-                    self.out
-                        .write_error(id.as_deref(), line, self.run_id, &error)?;
-                }
-                Slot::Record { line } => {
-                    let (record, outcome) = settled.next().expect("one outcome per record");
-                    let id = record.record.id.as_str();
-                    match outcome {
-                        RecordOutcome::Passed(rows) => {
-                            self.counts.passed += 1;
-                            self.out.write_features(
-                                id,
-                                self.run_id,
-                                self.hook.contract(),
-                                &rows.rows,
-                            )?;
-                        }
-                        RecordOutcome::Rejected(reason) => {
-                            self.counts.rejected += 1;
-                            self.out.write_rejection(id, self.run_id, &reason)?;
-                        }
-                        RecordOutcome::Errored(error) => {
-                            self.counts.errored += 1;
-                            self.out.write_error(Some(id), line, self.run_id, &error)?;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
 }

@@ -14,8 +14,8 @@
 //!   gets the error. (Alone, the guilty record burns one budget and the others only their real
 //!   work; halving instead would burn about N budgets on a record that loops.)
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use wasmtime::Trap;
 
@@ -98,9 +98,24 @@ pub struct BatchRunner {
     hook: HookComponent,
     settings: RunnerSettings,
     stats: RunnerStats,
+    memory: Arc<MemoryCap>,
     logs: Vec<u8>,
-    log_bytes_kept: u64,
-    log_cap_noted: bool,
+    /// Calls made for the current chunk, numbering its log headers.
+    chunk_calls: u64,
+}
+
+/// The memory cap of a run, shared by the runners working on its chunks in parallel, so a
+/// doubling is made once and counted once, and the raised cap holds for all of them.
+#[derive(Debug)]
+struct MemoryCap {
+    /// The cap in force and how many times it doubled.
+    state: Mutex<(u64, u32)>,
+}
+
+impl MemoryCap {
+    fn now(&self) -> (u64, u32) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Why a call produced no usable outcomes.
@@ -121,23 +136,41 @@ enum Failure {
 impl BatchRunner {
     /// A runner for `hook` with `settings`.
     pub fn new(hook: HookComponent, settings: RunnerSettings) -> Self {
-        let stats = RunnerStats {
-            memory_bytes: settings.limits.memory_bytes,
-            ..RunnerStats::default()
-        };
+        let memory = Arc::new(MemoryCap {
+            state: Mutex::new((settings.limits.memory_bytes, 0)),
+        });
         BatchRunner {
             hook,
             settings,
-            stats,
+            stats: RunnerStats::default(),
+            memory,
             logs: Vec::new(),
-            log_bytes_kept: 0,
-            log_cap_noted: false,
+            chunk_calls: 0,
         }
     }
 
-    /// What the runner has measured so far.
+    /// A runner for other chunks of the same run, to run on another thread: it shares this
+    /// one's memory cap (a doubling by either holds for both, and is counted once) and keeps
+    /// its own counters.
+    pub fn sibling(&self) -> BatchRunner {
+        BatchRunner {
+            hook: self.hook.clone(),
+            settings: self.settings.clone(),
+            stats: RunnerStats::default(),
+            memory: self.memory.clone(),
+            logs: Vec::new(),
+            chunk_calls: 0,
+        }
+    }
+
+    /// What the runner has measured so far (the memory cap and its doublings are the run's).
     pub fn stats(&self) -> RunnerStats {
-        self.stats
+        let (memory_bytes, oom_retries) = self.memory.now();
+        RunnerStats {
+            memory_bytes,
+            oom_retries,
+            ..self.stats
+        }
     }
 
     /// Takes the guest output captured since the last call to this, with a header per call.
@@ -151,6 +184,7 @@ impl BatchRunner {
     /// failed, the engine failed, or the run was cancelled ([`Error::Cancelled`]; outcomes
     /// already settled in earlier chunks stay valid).
     pub fn run_chunk(&mut self, records: &[PendingRecord]) -> Result<Vec<RecordOutcome>, Error> {
+        self.chunk_calls = 0;
         let mut outcomes = Vec::with_capacity(records.len());
         self.run_isolated(records, &mut outcomes)?;
         debug_assert_eq!(outcomes.len(), records.len());
@@ -190,12 +224,12 @@ impl BatchRunner {
         records: &[PendingRecord],
     ) -> Result<Result<Vec<RecordOutcome>, Failure>, Error> {
         loop {
-            match self.call(records)? {
-                Err(Failure::Memory | Failure::ConfigureMemory) if self.double_memory() => {}
+            let (cap, _) = self.memory.now();
+            match self.call(records, cap)? {
+                Err(Failure::Memory | Failure::ConfigureMemory) if self.double_memory(cap) => {}
                 Err(Failure::ConfigureMemory) => {
                     return Err(Error::ConfigureFailed(format!(
-                        "ran out of memory at the cap of {} bytes",
-                        self.stats.memory_bytes
+                        "ran out of memory at the cap of {cap} bytes"
                     )));
                 }
                 answer => return Ok(answer),
@@ -203,19 +237,24 @@ impl BatchRunner {
         }
     }
 
-    /// Doubles the memory cap if the run may; says whether it did.
-    fn double_memory(&mut self) -> bool {
+    /// After a denied grow at `cap`: raises the run's cap if the run may (or finds it already
+    /// raised by a sibling); says whether a call at a higher cap is possible.
+    fn double_memory(&mut self, cap: u64) -> bool {
         let limits = &self.settings.limits;
-        let cap = self.stats.memory_bytes;
-        if self.stats.oom_retries >= limits.max_oom_retries || cap >= self.settings.memory_ceiling {
+        let mut state = self.memory.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (current, retries) = *state;
+        if current > cap {
+            return true;
+        }
+        if retries >= limits.max_oom_retries || cap >= self.settings.memory_ceiling {
             return false;
         }
-        self.stats.memory_bytes = cap.saturating_mul(2).min(self.settings.memory_ceiling);
-        self.stats.oom_retries += 1;
+        let raised = cap.saturating_mul(2).min(self.settings.memory_ceiling);
+        *state = (raised, retries + 1);
         tracing::info!(
             from = cap,
-            to = self.stats.memory_bytes,
-            retry = self.stats.oom_retries,
+            to = raised,
+            retry = retries + 1,
             "memory cap doubled after a denied grow"
         );
         true
@@ -230,10 +269,13 @@ impl BatchRunner {
             Failure::Timeout => RecordError::Timeout {
                 timeout_ms: limits.timeout.as_millis() as u64,
             },
-            Failure::Memory | Failure::ConfigureMemory => RecordError::MemoryExhausted {
-                cap_bytes: self.stats.memory_bytes,
-                oom_retries: self.stats.oom_retries,
-            },
+            Failure::Memory | Failure::ConfigureMemory => {
+                let (cap_bytes, oom_retries) = self.memory.now();
+                RecordError::MemoryExhausted {
+                    cap_bytes,
+                    oom_retries,
+                }
+            }
             Failure::Trap(message) => RecordError::Trap(message),
             Failure::OutcomeCount { expected, got } => RecordError::ContractViolation(Violation {
                 column: None,
@@ -247,15 +289,16 @@ impl BatchRunner {
     fn call(
         &mut self,
         records: &[PendingRecord],
+        memory_cap: u64,
     ) -> Result<Result<Vec<RecordOutcome>, Failure>, Error> {
         self.stats.calls += 1;
-        let call_number = self.stats.calls;
-        let room = self
-            .settings
-            .max_log_bytes
-            .saturating_sub(self.log_bytes_kept);
-        let capture = OutputCapture::new(room as usize);
-        let mut store = self.sandbox(records, &capture)?;
+        self.chunk_calls += 1;
+        let call_number = self.chunk_calls;
+        // Each call may keep up to the run's whole log cap; the run's cap itself is applied
+        // in input order when the logs are written, so they come out the same however many
+        // runners worked on the run.
+        let capture = OutputCapture::new(self.settings.max_log_bytes as usize);
+        let mut store = self.sandbox(records, &capture, memory_cap)?;
         let hook = match self.configure(&mut store) {
             Ok(Ok(hook)) => hook,
             Ok(Err(message)) => return Err(Error::ConfigRejected(message)),
@@ -296,13 +339,18 @@ impl BatchRunner {
     }
 
     /// A fresh store at the current memory cap, showing the call's records' files.
-    fn sandbox(&self, records: &[PendingRecord], capture: &OutputCapture) -> Result<Store, Error> {
+    fn sandbox(
+        &self,
+        records: &[PendingRecord],
+        capture: &OutputCapture,
+        memory_cap: u64,
+    ) -> Result<Store, Error> {
         let preopens: Vec<_> = records
             .iter()
             .filter_map(|r| Some((r.files_host_dir.clone()?, r.record.files_dir.clone()?)))
             .collect();
         let spec = SandboxSpec {
-            memory_cap: self.stats.memory_bytes,
+            memory_cap,
             capture,
             preopens: &preopens,
         };
@@ -374,19 +422,6 @@ impl BatchRunner {
         if !captured.bytes.is_empty() {
             self.log_call(call_number, records, &captured.bytes);
         }
-        if captured.dropped > 0 && !self.log_cap_noted {
-            // Said once: after this, output is only counted, so logs.txt stays bounded however
-            // many calls flood their output.
-            self.log_cap_noted = true;
-            self.logs.extend_from_slice(
-                format!(
-                    "--- the run's log cap of {} bytes was reached: later guest output is \
-                     dropped and counted in run.json's log_bytes_dropped ---\n",
-                    self.settings.max_log_bytes
-                )
-                .as_bytes(),
-            );
-        }
         captured.bytes
     }
 
@@ -399,13 +434,11 @@ impl BatchRunner {
         } else {
             format!("{} records, {first} .. {last}", records.len())
         };
-        let before = self.logs.len();
         let _ = writeln!(self.logs, "--- call {call}: {span} ---");
         self.logs.extend_from_slice(bytes);
         if !bytes.ends_with(b"\n") {
             self.logs.push(b'\n');
         }
-        self.log_bytes_kept += (self.logs.len() - before) as u64;
     }
 
     /// Turns the guest's outcome for one record into the host's, checking rows and sizes.
@@ -448,7 +481,11 @@ fn classify(error: &wasmtime::Error, store: &Store) -> Result<Failure, Stop> {
     }
     Ok(Failure::Trap(match trap {
         Some(trap) => trap.to_string(),
-        None => format!("{error:#}")
+        // A trap raised by a host call: its context chain starts with the backtrace's
+        // heading, so the root cause is what names it.
+        None => error
+            .root_cause()
+            .to_string()
             .lines()
             .next()
             .unwrap_or_default()

@@ -46,12 +46,19 @@ run.json (the provenance record: digests, limits, counts, output hashes). The ru
 recorded in the registry (see `host runs`), component files included: their bytes are kept in
 the blob store so the run can be replayed.
 
+With several hooks, each runs over every record (releases resolved once, in one registry read)
+and OUT receives OUT/<hook>/ (the files above, one run each), OUT/passed.jsonl (the ids that
+passed every hook, in input order) and OUT/batch.json. A component file's hook name is its file
+name without `.wasm`. Limit flags apply to every hook; --config takes NAME=JSON per hook.
+
 Examples:
   host run text_stats --input batch.jsonl --out out/
   host run text_stats@2 --input batch.jsonl --out out/ --timeout 30s
   host run file_profile.wasm --input docs.jsonl --files docs/ --out out/
   host run require_fields.wasm --input batch.jsonl --config '{\"required\": [\"title\"]}' --out out/
-  host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/";
+  host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/
+  host run text_stats require_fields.wasm --input batch.jsonl \\
+      --config 'require_fields={\"required\": [\"title\"]}' --out out/";
 
 const PUBLISH_AFTER_HELP: &str = "\
 The component is checked first: it must be a component implementing wit/hook.wit, with a
@@ -127,6 +134,15 @@ pub enum HookArg {
     File(PathBuf),
 }
 
+/// A count that must be at least 1 (records per call, jobs).
+fn parse_chunk_size(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{text}` is not a positive number: {e}")),
+    }
+}
+
 fn parse_hook(text: &str) -> Result<HookArg, String> {
     if text.is_empty() {
         return Err("give a hook name or a path to a .wasm file".into());
@@ -142,9 +158,10 @@ fn parse_hook(text: &str) -> Result<HookArg, String> {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The hook: `name`, `name@VERSION`, or a path to a `.wasm` component.
-    #[arg(value_parser = parse_hook)]
-    pub hook: HookArg,
+    /// The hook: `name`, `name@VERSION`, or a path to a `.wasm` component. Give several to
+    /// run them all over the same batch.
+    #[arg(value_parser = parse_hook, required = true, num_args = 1.., value_name = "HOOK")]
+    pub hooks: Vec<HookArg>,
     /// The JSONL batch, or `-` for standard input.
     #[arg(long, short, value_name = "FILE")]
     pub input: String,
@@ -155,9 +172,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     pub files: Option<PathBuf>,
     /// The hook's config: JSON text, or @FILE to read it from a file. By default the
-    /// release's, or {} for a file.
+    /// release's, or {} for a file. With several hooks, NAME=JSON or NAME=@FILE, once per
+    /// hook that needs one.
     #[arg(long, value_name = "JSON|@FILE")]
-    pub config: Option<String>,
+    pub config: Vec<String>,
     /// Fuel (about one unit per WebAssembly instruction) per record. By default the
     /// release's, or 1000000000.
     #[arg(long, value_name = "N", value_parser = parse_count)]
@@ -178,8 +196,12 @@ pub struct RunArgs {
     pub timeout: Option<Duration>,
     /// Records per call into the sandbox.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE,
-          value_parser = clap::value_parser!(usize))]
+          value_parser = parse_chunk_size)]
     pub chunk_size: usize,
+    /// Chunks run at once, each on its own thread; the outputs are the same for any N. By
+    /// default the number of cores. (With several hooks, the hooks run side by side instead.)
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_chunk_size)]
+    pub jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

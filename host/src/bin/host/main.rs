@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use hookhost::embed::{
+    Batch, BatchOptions, BatchResult, Hookhost, RunState, Snapshot, SnapshotHook,
+};
 use hookhost::limits::{self, Ceilings, Limits};
 use hookhost::provenance::{RunRecord, RunStatus};
 use hookhost::registry::{PublishRequest, Registry, ReleaseLimits};
@@ -69,11 +72,15 @@ fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
         },
         ..HostConfig::default()
     })?;
-    let registry = match &args.hook {
-        HookArg::File(_) => Registry::open(root)?,
-        HookArg::Release(_) => open_existing(root)?,
+    let registry = if args.hooks.iter().any(|h| matches!(h, HookArg::File(_))) {
+        Registry::open(root)?
+    } else {
+        open_existing(root)?
     };
-    let mut request = match &args.hook {
+    if args.hooks.len() > 1 {
+        return run_set(host, registry, args);
+    }
+    let mut request = match &args.hooks[0] {
         HookArg::File(path) => {
             let hook = registry.load_file(&host, path)?;
             RunRequest::new(hook, input_of(&args.input), &args.out)
@@ -85,20 +92,163 @@ fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
             RunRequest::for_release(hook, &release, input_of(&args.input), &args.out)
         }
     };
-    if args.chunk_size == 0 {
-        bail!("--chunk-size must be at least 1");
-    }
     request.limits = override_limits(request.limits, &args);
-    request.files = args.files;
-    if let Some(config) = args.config {
-        request.config = Some(read_config(config)?);
+    request.files = args.files.clone();
+    match args.config.as_slice() {
+        [] => {}
+        [config] => {
+            let config = match config.split_once('=') {
+                Some((name, json)) if Some(name) == hook_name(&args.hooks[0]).as_deref() => json,
+                _ => config.as_str(),
+            };
+            request.config = Some(read_config(config)?);
+        }
+        _ => bail!("--config is given more than once for one hook"),
     }
     request.chunk_size = args.chunk_size;
+    if let Some(jobs) = args.jobs {
+        request.jobs = jobs;
+    }
     install_ctrl_c(request.cancel.clone());
     let mut meter = ProgressLine::new();
     let record = registry.run(request, &mut |p| meter.update(p))?;
     meter.finish();
     report(&record)
+}
+
+/// `host run A B …`: every hook over the same batch, through the embedding API.
+fn run_set(host: Host, registry: Registry, args: RunArgs) -> Result<ExitCode> {
+    let mut configs = args
+        .config
+        .iter()
+        .map(|given| {
+            let (name, config) = given.split_once('=').with_context(|| {
+                format!("--config `{given}`: with several hooks, write NAME=JSON or NAME=@FILE")
+            })?;
+            Ok((name.to_owned(), read_config(config)?))
+        })
+        .collect::<Result<std::collections::HashMap<_, _>>>()?;
+    // Every release in one registry read: a `host live` meanwhile cannot mix versions.
+    let references: Vec<&str> = args
+        .hooks
+        .iter()
+        .filter_map(|h| match h {
+            HookArg::Release(reference) => Some(reference.as_str()),
+            HookArg::File(_) => None,
+        })
+        .collect();
+    let mut releases = registry.resolve_all(&references)?.into_iter();
+    let mut hooks = Vec::with_capacity(args.hooks.len());
+    for hook in &args.hooks {
+        let mut entry = match hook {
+            HookArg::Release(_) => {
+                let release = releases.next().context("one release per reference")?;
+                let component = registry.load(&host, &release)?;
+                SnapshotHook::from_release(component, release)
+            }
+            HookArg::File(path) => {
+                let name = hook_name(hook).expect("files have names");
+                let component = registry.load_file(&host, path)?;
+                SnapshotHook::new(name, component)
+            }
+        };
+        entry.limits = override_limits(entry.limits, &args);
+        if let Some(config) = configs.remove(&entry.name) {
+            entry.config = Some(config);
+        }
+        hooks.push(entry);
+    }
+    if let Some(name) = configs.keys().next() {
+        bail!("--config names `{name}`, which is not one of the hooks of this run");
+    }
+    let snapshot = Snapshot::new(hooks)?;
+    let mut options = BatchOptions::default()
+        .with_out(&args.out)
+        .with_chunk_size(args.chunk_size);
+    options.files = args.files.clone();
+    let batch = match input_of(&args.input) {
+        Input::File(path) => Batch::jsonl(path),
+        Input::Stdin => Batch::stdin(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let hookhost = Hookhost::new(host, Some(registry), Hookhost::default_max_sandboxes());
+    let result = runtime.block_on(async {
+        let mut handle = hookhost.begin(&snapshot, batch, options).await?;
+        install_ctrl_c(handle.cancel_flag());
+        let started = Instant::now();
+        let mut meter = ProgressLine::new();
+        loop {
+            let seen = handle.changed().await;
+            meter.update(&Progress {
+                counts: seen.records,
+                bytes_read: seen.input_bytes,
+                elapsed: started.elapsed(),
+            });
+            if seen.state.is_finished() {
+                break;
+            }
+        }
+        meter.finish();
+        handle.wait().await.map_err(anyhow::Error::new)
+    })?;
+    report_set(&result)
+}
+
+/// The name a hook's outputs go under: a release's hook name, a file's stem.
+fn hook_name(hook: &HookArg) -> Option<String> {
+    match hook {
+        HookArg::Release(reference) => {
+            let name = reference
+                .split_once('@')
+                .map_or(reference.as_str(), |(n, _)| n);
+            Some(name.to_owned())
+        }
+        HookArg::File(path) => Some(path.file_stem()?.to_string_lossy().into_owned()),
+    }
+}
+
+fn report_set(result: &BatchResult) -> Result<ExitCode> {
+    for hook in &result.hooks {
+        let c = hook.run.records;
+        let version = hook
+            .run
+            .hook
+            .version
+            .map(|v| format!(" v{v}"))
+            .unwrap_or_default();
+        println!(
+            "{}{version}: run {}: {}: {} passed, {} rejected, {} errored",
+            hook.name,
+            hook.run.run_id,
+            print::status(hook.run.status),
+            c.passed,
+            c.rejected,
+            c.errored
+        );
+    }
+    let c = result.records;
+    println!(
+        "batch {}: {} records: {} passed every hook, {} rejected, {} errored",
+        result.batch_id, c.total, c.passed, c.rejected, c.errored
+    );
+    if let Some(dir) = &result.out_dir {
+        println!("outputs: {}", dir.display());
+    }
+    match result.state {
+        RunState::Succeeded => Ok(ExitCode::SUCCESS),
+        RunState::Cancelled => bail!("batch {} was cancelled", result.batch_id),
+        _ => {
+            let why = result
+                .hooks
+                .iter()
+                .find_map(|h| h.run.error.as_deref())
+                .unwrap_or("unknown error");
+            bail!("batch {} failed: {why}", result.batch_id)
+        }
+    }
 }
 
 fn input_of(input: &str) -> Input {
@@ -127,12 +277,12 @@ fn override_limits(base: Limits, args: &RunArgs) -> Limits {
 }
 
 /// `--config` text, or the contents of the file after `@`.
-fn read_config(text: String) -> Result<String> {
+fn read_config(text: &str) -> Result<String> {
     Ok(match text.strip_prefix('@') {
         Some(path) => {
             std::fs::read_to_string(path).with_context(|| format!("reading config file {path}"))?
         }
-        None => text,
+        None => text.to_owned(),
     })
 }
 
@@ -199,7 +349,7 @@ fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
     let registry = Registry::open(root)?;
     let request = PublishRequest {
         name: args.name,
-        config: args.config.map(read_config).transpose()?,
+        config: args.config.as_deref().map(read_config).transpose()?,
         limits: ReleaseLimits {
             fuel_per_record: args.fuel,
             memory_bytes: args.memory,
