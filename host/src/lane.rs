@@ -231,14 +231,19 @@ impl Lane {
     /// Runs `chunk`'s records and settles every slot, in order. On an error (the run cannot go
     /// on, or was cancelled) nothing of the chunk is settled; earlier chunks stay.
     pub fn run_chunk(&mut self, chunk: &Chunk) -> Result<Vec<Verdict>, Error> {
-        let mut verdicts = self.run_chunks(std::slice::from_ref(chunk))?;
+        let mut verdicts = self.run_chunks(std::slice::from_ref(chunk), &mut |_| {})?;
         Ok(verdicts.pop().expect("one chunk, one list"))
     }
 
     /// Runs `chunks` at once, one thread and runner each, then settles them in input order,
     /// so the outputs are the same as running them one by one. On an error, the chunks before
-    /// the failing one are settled and it and the later ones are not.
-    pub fn run_chunks(&mut self, chunks: &[Chunk]) -> Result<Vec<Vec<Verdict>>, Error> {
+    /// the failing one are settled and it and the later ones are not. `settled` is called
+    /// after each chunk is.
+    pub fn run_chunks(
+        &mut self,
+        chunks: &[Chunk],
+        settled: &mut dyn FnMut(&Lane),
+    ) -> Result<Vec<Vec<Verdict>>, Error> {
         while self.runners.len() < chunks.len() {
             let sibling = self.runners[0].sibling();
             self.runners.push(sibling);
@@ -272,9 +277,10 @@ impl Lane {
             }),
         };
         let mut all = Vec::with_capacity(chunks.len());
-        for (chunk, (settled, logs)) in chunks.iter().zip(ran) {
+        for (chunk, (outcomes, logs)) in chunks.iter().zip(ran) {
             self.write_logs(&logs)?;
-            all.push(self.settle_chunk(chunk, settled?)?);
+            all.push(self.settle_chunk(chunk, outcomes?)?);
+            settled(self);
         }
         Ok(all)
     }

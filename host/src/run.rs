@@ -205,8 +205,7 @@ fn drive<R: BufRead>(
         if chunks.is_empty() {
             return Ok(());
         }
-        lane.run_chunks(&chunks)?;
-        progress(lane, input);
+        lane.run_chunks(&chunks, &mut |lane| progress(lane, input))?;
     }
 }
 
