@@ -5,14 +5,17 @@
 GUESTS := example-hooks/target/wasm32-wasip2/release
 HOST := target/debug/host
 SAMPLES := example-hooks/samples
+INBOX := $(SAMPLES)/inbox
 DEMO := demo-out
 ROOT := $(DEMO)/registry
 
-.PHONY: demo test guests host target
+.PHONY: demo test guests host worker target
 
 ## The main job: build the example hooks and the host, publish text_stats to a registry under
-## demo-out/, run it by name and the other hooks from their files, list the runs, replay one.
-demo: guests host
+## demo-out/, run it by name and the other hooks from their files, list the runs, replay one;
+## then publish require_fields, run both hooks over one batch, and run the example ingest
+## worker over the sample inbox twice (the second pass finds every batch already done).
+demo: guests host worker
 	rm -rf $(DEMO)
 	$(HOST) --root $(ROOT) publish $(GUESTS)/text_stats.wasm --name text_stats \
 		--source-ref "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --built-by make-demo
@@ -32,6 +35,20 @@ demo: guests host
 	@echo "Features of the text_stats run ($(DEMO)/text_stats/features.jsonl):"
 	@head -n 3 $(DEMO)/text_stats/features.jsonl
 	@echo "Provenance of each run: $(DEMO)/<hook>/run.json; the registry: $(ROOT)"
+	@echo
+	$(HOST) --root $(ROOT) publish $(GUESTS)/require_fields.wasm --name require_fields \
+		--config @$(SAMPLES)/require-config.json \
+		--source-ref "$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" --built-by make-demo
+	$(HOST) --root $(ROOT) run text_stats require_fields --input $(INBOX)/2026-11-22-0001.jsonl \
+		--out $(DEMO)/batch
+	@echo "Ids that passed both hooks ($(DEMO)/batch/passed.jsonl):"
+	@head -n 3 $(DEMO)/batch/passed.jsonl
+	@echo
+	cargo run -q -p hookhost --example ingest_worker -- --root $(ROOT) \
+		--hooks text_stats,require_fields --inbox $(INBOX) --outbox $(DEMO)/outbox
+	@echo "The same inbox again: nothing runs twice."
+	cargo run -q -p hookhost --example ingest_worker -- --root $(ROOT) \
+		--hooks text_stats,require_fields --inbox $(INBOX) --outbox $(DEMO)/outbox
 
 ## The tests: unit tests, SDK tests and doc tests, and the integration tests under tests/
 ## (which build the example hooks and fixtures from source on first use).
@@ -43,6 +60,10 @@ guests: target
 
 host:
 	cargo build -p hookhost --bin host
+
+## The example ingest worker (host/examples/ingest_worker.rs), built before the demo runs it.
+worker:
+	cargo build -p hookhost --example ingest_worker
 
 target:
 	rustup target add wasm32-wasip2
