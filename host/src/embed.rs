@@ -29,21 +29,25 @@
 //! use hookhost::embed::{Batch, BatchOptions, EmbedConfig, Hookhost, Record};
 //! use serde_json::json;
 //!
-//! # async fn worker() -> Result<(), hookhost::Error> {
+//! # async fn worker() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let hookhost = Hookhost::open(".hookhost", EmbedConfig::default()).await?;
 //! // Once per batch: the live releases of the hook set, fixed for the whole batch.
 //! let snapshot = hookhost.snapshot(&["text_stats", "require_fields"]).await?;
-//! let records = (0..1000).map(|i| Record::new(format!("doc-{i}"), json!({"text": "hello"})));
+//! let records = (0..1000).map(|i| {
+//!     Record::new(format!("doc-{i}"), json!({"title": "Dune", "text": "A desert planet."}))
+//! });
 //! let options = BatchOptions::default().with_idempotency_key("batch-2026-11-22-0001");
 //! let handle = hookhost.begin(&snapshot, Batch::from_records(records), options).await?;
-//! let result = handle.wait().await.map_err(|e| e.to_string()).expect("batch ran");
+//! let result = handle.await?;
 //! for hook in &result.hooks {
-//!     for row in &hook.outcomes.as_ref().expect("kept in memory").features {
+//!     // Kept in memory for a batch run here; `None` for one this key ran before a restart.
+//!     let Some(outcomes) = &hook.outcomes else { continue };
+//!     for row in &outcomes.features {
 //!         // Store the row with the run that computed it.
-//!         println!("{} {} {}", row.run_id, row.id, serde_json::Value::from(row.features.clone()));
+//!         println!("{} {} {:?}", row.run_id, row.id, row.features);
 //!     }
 //! }
-//! println!("{} records passed every hook", result.records.passed);
+//! println!("{} records passed every hook ({})", result.records.passed, result.state);
 //! # Ok(())
 //! # }
 //! ```
@@ -452,7 +456,7 @@ impl Snapshot {
     /// let host = Host::new(HostConfig::default())?;
     /// let hook = host.load_file("require_fields.wasm".as_ref())?;
     /// let snapshot = Snapshot::new(vec![
-    ///     SnapshotHook::new("require_fields", hook).with_config(r#"{"fields": ["title"]}"#),
+    ///     SnapshotHook::new("require_fields", hook).with_config(r#"{"required": ["title"]}"#),
     /// ])?;
     /// println!("{}", snapshot.digest());
     /// # Ok::<(), hookhost::Error>(())
@@ -624,8 +628,10 @@ pub struct BatchOptions {
     pub idempotency_key: Option<String>,
     /// Write outcomes to this directory (`<out>/<hook>/…`, `<out>/passed.jsonl`,
     /// `<out>/batch.json`; visible only when complete) instead of keeping them in memory.
-    /// Memory then stays bounded whatever the batch's length. By default `None`: outcomes
-    /// come back in the [`BatchResult`].
+    /// Memory then stays bounded whatever the batch's length. A batch that failed or was
+    /// cancelled still makes its directory visible (each `run.json` says how it ended) but
+    /// does not hold its key: to run it again, give a new directory or move the old one
+    /// aside. By default `None`: outcomes come back in the [`BatchResult`].
     pub out: Option<PathBuf>,
     /// The files directory: record `<id>`'s files are under `<files>/<id>/`. By default none.
     pub files: Option<PathBuf>,
@@ -690,12 +696,30 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// The state as written in `batch.json`: `pending`, `active`, `succeeded`, `failed`,
+    /// `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Pending => "pending",
+            RunState::Active => "active",
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
     /// Whether the batch has ended.
     pub fn is_finished(self) -> bool {
         matches!(
             self,
             RunState::Succeeded | RunState::Failed | RunState::Cancelled
         )
+    }
+}
+
+impl std::fmt::Display for RunState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
