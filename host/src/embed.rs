@@ -938,22 +938,19 @@ impl IntoFuture for RunHandle {
 }
 
 /// The batches a host remembers by idempotency key: in flight, and the last finished ones.
+/// A key is claimed by the first `begin` that uses it, before it checks the registry; later
+/// `begin`s with the key join that batch.
 #[derive(Debug, Default)]
 struct Remembered {
-    by_key: HashMap<(String, String), Entry>,
-    finished: VecDeque<(String, String)>,
-}
-
-#[derive(Debug)]
-enum Entry {
-    /// A `begin` is checking the registry or preparing; `claimed` gives its batch.
-    Claimed(Arc<Shared>),
+    by_key: HashMap<(String, String), Arc<Shared>>,
+    /// Keys in the order they were claimed, to forget the oldest finished ones.
+    order: VecDeque<(String, String)>,
 }
 
 impl Remembered {
     /// The batch holding `key`: in flight, or finished and succeeded.
     fn holder(&mut self, key: &(String, String)) -> Option<Arc<Shared>> {
-        let Entry::Claimed(shared) = self.by_key.get(key)?;
+        let shared = self.by_key.get(key)?;
         match shared.state() {
             RunState::Failed | RunState::Cancelled => {
                 self.by_key.remove(key);
@@ -965,16 +962,16 @@ impl Remembered {
 
     fn claim(&mut self, key: (String, String)) {
         let shared = Shared::new(uuid::Uuid::now_v7().to_string());
-        self.by_key.insert(key.clone(), Entry::Claimed(shared));
-        self.finished.push_back(key);
+        self.by_key.insert(key.clone(), shared);
+        self.order.push_back(key);
         // Forget the oldest finished batches beyond the bound; the registry still has them.
-        while self.finished.len() > DEFAULT_KEEP_FINISHED {
-            let Some(oldest) = self.finished.pop_front() else {
+        while self.order.len() > DEFAULT_KEEP_FINISHED {
+            let Some(oldest) = self.order.pop_front() else {
                 break;
             };
             match self.by_key.get(&oldest) {
-                Some(Entry::Claimed(shared)) if !shared.state().is_finished() => {
-                    self.finished.push_back(oldest);
+                Some(shared) if !shared.state().is_finished() => {
+                    self.order.push_back(oldest);
                     break;
                 }
                 _ => {
@@ -985,12 +982,11 @@ impl Remembered {
     }
 
     fn claimed(&self, key: &(String, String)) -> Option<Arc<Shared>> {
-        let Entry::Claimed(shared) = self.by_key.get(key)?;
-        Some(shared.clone())
+        self.by_key.get(key).cloned()
     }
 
     fn release(&mut self, key: &(String, String)) {
-        if let Some(Entry::Claimed(shared)) = self.by_key.remove(key) {
+        if let Some(shared) = self.by_key.remove(key) {
             shared.finish(Err(Arc::new(Error::Cancelled)));
         }
     }
