@@ -5,26 +5,69 @@
 //! the epoch every [`EPOCH_TICK`](crate::sandbox::EPOCH_TICK). [`Host::load_file`] and
 //! [`Host::load_bytes`] turn bytes into a [`HookComponent`]: digested, checked to be a
 //! component implementing the hook world, linked, and asked for its contract.
+//!
+//! # Making a sandbox cheap
+//!
+//! Every call into a hook runs in a fresh store with a fresh instance, so what a call starts
+//! with is paid per chunk of records. The host keeps that small:
+//!
+//! - **Pooled instances.** By default the engine uses wasmtime's pooling instance allocator
+//!   ([`InstanceAllocation::Pooling`]): instance, memory and table slots are reserved once, when
+//!   the host starts, and reused; linear memories are initialised from copy-on-write images of
+//!   the component's data, so an instance starts without copying its data segments. The pool
+//!   reserves address space (not memory) for [`DEFAULT_POOLED_SANDBOXES`] sandboxes at once,
+//!   each with up to [`MAX_MEMORIES_PER_SANDBOX`] memories of [`POOLED_MEMORY_BYTES`]. When the
+//!   machine cannot reserve that much (a low `ulimit -v`), the host falls back to allocating on
+//!   demand, with a `tracing::warn!`; [`Host::instance_allocation`] tells which is in use.
+//! - **Linked once per digest.** The compiled, linked component ([`wasmtime::component::InstancePre`])
+//!   and its contract are kept per digest (up to [`DEFAULT_MAX_LOADED_COMPONENTS`]): loading
+//!   bytes the host already loaded costs a hash ([`CodeSource::Reused`]).
+//! - **Compiled once per engine.** With [`HostConfig::code_cache`], compiled code is stored on
+//!   disk by digest and engine fingerprint and loaded instead of compiled
+//!   ([`CodeSource::Cache`]); see [`crate::cache`].
 
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hasher;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::bindings::HookPre;
+use crate::cache::CodeCache;
 use crate::contract::{Contract, hex, sha256_digest};
 use crate::error::Error;
 use crate::limits::{Ceilings, Limits};
-use crate::sandbox::{self, EPOCH_TICK, OutputCapture, SandboxSpec, SandboxState};
+use crate::sandbox::{
+    self, EPOCH_TICK, MAX_TABLE_ELEMENTS, OutputCapture, SandboxSpec, SandboxState,
+};
 
 /// The largest component the host will load.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
+/// How many loaded components (compiled, linked, with their contract) a host keeps by digest,
+/// so loading the same bytes again neither compiles nor links. Past this, the least recently
+/// loaded is forgotten (runs holding it keep it alive). Each costs its compiled code in memory.
+pub const DEFAULT_MAX_LOADED_COMPONENTS: usize = 64;
+/// How many sandboxes may exist at once with the pooling allocator, by default. Every call
+/// holds one sandbox while it runs, so this bounds concurrent calls across all runs on one
+/// host (jobs × hooks); one more fails to instantiate. It costs address space, not memory:
+/// about `MAX_MEMORIES_PER_SANDBOX × (POOLED_MEMORY_BYTES + guard)` per sandbox.
+pub const DEFAULT_POOLED_SANDBOXES: u32 = 128;
+/// The most core instances one component may have in a pooled sandbox. A Rust `wasm32-wasip2`
+/// hook has a handful (its module, the WASI adapter, shims).
+pub const MAX_CORE_INSTANCES_PER_SANDBOX: u32 = 16;
+/// The most linear memories one component may have in a pooled sandbox.
+pub const MAX_MEMORIES_PER_SANDBOX: u32 = 2;
+/// The most tables one component may have in a pooled sandbox.
+pub const MAX_TABLES_PER_SANDBOX: u32 = 8;
+/// The largest linear memory a pooled slot holds: all of a 32-bit memory, so the memory cap
+/// (however often it doubles toward the ceiling) is the only limit a guest meets.
+pub const POOLED_MEMORY_BYTES: u64 = 4 << 30;
 
 /// The version of this host, for provenance.
 pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -32,13 +75,86 @@ pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const WASMTIME_VERSION: &str = env!("HOOKHOST_WASMTIME_VERSION");
 
 /// How a [`Host`] is set up.
-#[derive(Debug, Clone, Default)]
+///
+/// ```
+/// use hookhost::component::{HostConfig, InstanceAllocation};
+///
+/// let config = HostConfig {
+///     code_cache: Some(".hookhost/cache/code".into()),
+///     instances: InstanceAllocation::Pooling { sandboxes: 512 },
+///     ..HostConfig::default()
+/// };
+/// assert!(config.fuel_metering);
+/// ```
+#[derive(Debug, Clone)]
 pub struct HostConfig {
     /// The most any run may ask for. By default [`Ceilings::default`].
     pub ceilings: Ceilings,
     /// The largest component accepted, in bytes. By default [`DEFAULT_MAX_COMPONENT_BYTES`]
-    /// (when left at 0).
+    /// (also when set to 0).
     pub max_component_bytes: u64,
+    /// A directory for compiled code, kept by component digest and engine fingerprint, so a
+    /// component is compiled once rather than once per process (see [`crate::cache`]). The
+    /// directory is created if needed. By default `None`: every process compiles. The CLI uses
+    /// [`CODE_CACHE_DIR`](crate::cache::CODE_CACHE_DIR) under the registry root.
+    pub code_cache: Option<PathBuf>,
+    /// How instances are allocated. By default [`InstanceAllocation::Pooling`] with
+    /// [`DEFAULT_POOLED_SANDBOXES`].
+    pub instances: InstanceAllocation,
+    /// Whether guest code counts fuel. With it off, **the fuel limit is not enforced** (a
+    /// guest that loops runs until its timeout) and no fuel is reported; code runs a little
+    /// faster. Changes compiled code, so the engine fingerprint. By default `true`.
+    pub fuel_metering: bool,
+    /// How many loaded components the host keeps linked by digest. By default
+    /// [`DEFAULT_MAX_LOADED_COMPONENTS`] (also when set to 0).
+    pub max_loaded_components: usize,
+}
+
+impl Default for HostConfig {
+    fn default() -> Self {
+        HostConfig {
+            ceilings: Ceilings::default(),
+            max_component_bytes: DEFAULT_MAX_COMPONENT_BYTES,
+            code_cache: None,
+            instances: InstanceAllocation::default(),
+            fuel_metering: true,
+            max_loaded_components: DEFAULT_MAX_LOADED_COMPONENTS,
+        }
+    }
+}
+
+/// How the engine allocates instances, memories and tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceAllocation {
+    /// wasmtime's pooling allocator: slots reserved up front and reused, memories initialised
+    /// copy-on-write. The fastest to instantiate. `sandboxes` bounds how many sandboxes may
+    /// exist at once (see [`DEFAULT_POOLED_SANDBOXES`]).
+    Pooling {
+        /// How many sandboxes may exist at once.
+        sandboxes: u32,
+    },
+    /// Allocate every instance on demand (`mmap` per memory). Slower to instantiate, no
+    /// address space reserved up front, no bound on concurrent sandboxes.
+    OnDemand,
+}
+
+impl Default for InstanceAllocation {
+    fn default() -> Self {
+        InstanceAllocation::Pooling {
+            sandboxes: DEFAULT_POOLED_SANDBOXES,
+        }
+    }
+}
+
+/// Where a loaded component's compiled code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeSource {
+    /// Compiled from its bytes by this load (and stored in the code cache, if there is one).
+    Compiled,
+    /// Loaded from the host's [code cache](HostConfig::code_cache), already compiled.
+    Cache,
+    /// This host had loaded the same digest already: nothing compiled, linked or probed.
+    Reused,
 }
 
 /// One engine and everything shared by the runs on it. Cheap to clone.
@@ -62,6 +178,10 @@ struct HostInner {
     ceilings: Ceilings,
     max_component_bytes: u64,
     fingerprint: String,
+    instances: InstanceAllocation,
+    fuel_metering: bool,
+    code_cache: Option<CodeCache>,
+    loaded: Mutex<LoadedComponents>,
     _ticker: EpochTicker,
 }
 
@@ -70,25 +190,37 @@ impl fmt::Debug for Host {
         f.debug_struct("Host")
             .field("ceilings", &self.inner.ceilings)
             .field("engine", &self.inner.fingerprint)
+            .field("instances", &self.inner.instances)
+            .field(
+                "code_cache",
+                &self.inner.code_cache.as_ref().map(|c| c.path()),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl Host {
-    /// Builds the engine, links WASI and starts the epoch thread.
+    /// Builds the engine (falling back from the pooling allocator to on-demand allocation if
+    /// the pool cannot be reserved), opens the code cache, links WASI and starts the epoch
+    /// thread.
     pub fn new(config: HostConfig) -> Result<Host, Error> {
-        let mut wasm = Config::new();
-        wasm.wasm_component_model(true)
-            .consume_fuel(true)
-            .epoch_interruption(true);
-        let engine = Engine::new(&wasm).map_err(Error::Engine)?;
+        let (engine, instances) = build_engine(&config)?;
         let mut linker = Linker::new(&engine);
         // WASI with clocks whose sleeps take no host time (see `sandbox::add_to_linker`).
         sandbox::add_to_linker(&mut linker).map_err(Error::Engine)?;
         let fingerprint = engine_fingerprint(&engine);
+        let code_cache = config
+            .code_cache
+            .as_deref()
+            .map(CodeCache::open)
+            .transpose()?;
         let ticker = EpochTicker::start(engine.clone());
         let max_component_bytes = match config.max_component_bytes {
             0 => DEFAULT_MAX_COMPONENT_BYTES,
+            n => n,
+        };
+        let max_loaded = match config.max_loaded_components {
+            0 => DEFAULT_MAX_LOADED_COMPONENTS,
             n => n,
         };
         Ok(Host {
@@ -98,6 +230,10 @@ impl Host {
                 ceilings: config.ceilings,
                 max_component_bytes,
                 fingerprint,
+                instances,
+                fuel_metering: config.fuel_metering,
+                code_cache,
+                loaded: Mutex::new(LoadedComponents::new(max_loaded)),
                 _ticker: ticker,
             }),
         })
@@ -108,9 +244,24 @@ impl Host {
         &self.inner.ceilings
     }
 
-    /// `sha256:<hex>` fingerprint of everything in the engine that changes compiled code.
+    /// `sha256:<hex>` fingerprint of everything in the engine that changes compiled code: the
+    /// wasmtime version, the target, the compiler flags and every code-generation setting
+    /// (fuel metering, epoch interruption, memory reservation and guards, …). The code cache
+    /// is keyed by it; provenance records it.
     pub fn engine_fingerprint(&self) -> &str {
         &self.inner.fingerprint
+    }
+
+    /// The instance allocation in use: the configured one, or [`InstanceAllocation::OnDemand`]
+    /// if the pool could not be reserved.
+    pub fn instance_allocation(&self) -> InstanceAllocation {
+        self.inner.instances
+    }
+
+    /// Whether guest code counts fuel ([`HostConfig::fuel_metering`]). When not, the fuel
+    /// limit is not enforced and stores must not be given fuel.
+    pub fn fuel_metering(&self) -> bool {
+        self.inner.fuel_metering
     }
 
     /// Reads, checks and loads the component at `path`.
@@ -129,6 +280,10 @@ impl Host {
     }
 
     /// Checks and loads component `bytes`; `origin` names them in errors (a path, a digest).
+    ///
+    /// Bytes this host loaded before are not compiled, linked or probed again
+    /// ([`CodeSource::Reused`]); with a code cache, code compiled by an earlier process is
+    /// loaded from it ([`CodeSource::Cache`]).
     pub fn load_bytes(&self, bytes: &[u8], origin: &str) -> Result<HookComponent, Error> {
         let invalid = |reason: String| Error::InvalidComponent {
             origin: origin.to_owned(),
@@ -138,8 +293,11 @@ impl Host {
         check_component_header(bytes).map_err(|r| invalid(r.to_owned()))?;
         let digest = sha256_digest(bytes);
         let _span = tracing::debug_span!("load", %digest, origin).entered();
-        let component =
-            Component::new(&self.inner.engine, bytes).map_err(|e| invalid(format!("{e:#}")))?;
+        if let Some(loaded) = self.loaded().get(&digest) {
+            tracing::debug!("component already loaded on this host");
+            return Ok(self.component(loaded, CodeSource::Reused));
+        }
+        let (component, source) = self.compile(bytes, &digest).map_err(invalid)?;
         let pre = self
             .inner
             .linker
@@ -156,14 +314,61 @@ impl Host {
                 origin: origin.to_owned(),
                 source,
             })?;
-        tracing::debug!(feature = %contract.feature, "component loaded");
-        Ok(HookComponent {
-            host: self.clone(),
+        if source == CodeSource::Compiled {
+            self.store_code(&component, &digest);
+        }
+        tracing::debug!(feature = %contract.feature, ?source, "component loaded");
+        let loaded = Arc::new(LoadedComponent {
             digest,
             size: bytes.len() as u64,
             contract,
             pre,
-        })
+        });
+        self.loaded().insert(loaded.digest.clone(), loaded.clone());
+        Ok(self.component(loaded, source))
+    }
+
+    fn component(&self, loaded: Arc<LoadedComponent>, source: CodeSource) -> HookComponent {
+        HookComponent {
+            host: self.clone(),
+            loaded,
+            source,
+        }
+    }
+
+    fn loaded(&self) -> std::sync::MutexGuard<'_, LoadedComponents> {
+        self.inner.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The component's code: from the cache if it holds a valid entry, else compiled.
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<(Component, CodeSource), String> {
+        let engine = &self.inner.engine;
+        if let Some(cache) = &self.inner.code_cache
+            && let Some(component) = cache.load(engine, digest, &self.inner.fingerprint)
+        {
+            return Ok((component, CodeSource::Cache));
+        }
+        let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+        Ok((component, CodeSource::Compiled))
+    }
+
+    /// Stores freshly compiled code in the cache, if there is one. A failure costs only the
+    /// next process a compile, so it is warned about, not returned.
+    fn store_code(&self, component: &Component, digest: &str) {
+        let Some(cache) = &self.inner.code_cache else {
+            return;
+        };
+        let stored = component
+            .serialize()
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|code| {
+                cache
+                    .store(digest, &self.inner.fingerprint, &code)
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(error) = stored {
+            tracing::warn!(%digest, error, "could not cache compiled code");
+        }
     }
 
     fn check_size(&self, origin: &str, size: u64) -> Result<(), Error> {
@@ -185,24 +390,32 @@ impl Host {
         Ok(store)
     }
 
-    /// Instantiates the component once with default limits and asks for its contract.
-    fn ask_contract(&self, pre: &HookPre<SandboxState>) -> Result<Contract, String> {
+    /// A fresh store with default limits, fuel and a deadline, as every call starts.
+    fn probe_store(&self, capture: &OutputCapture) -> Result<Store<SandboxState>, String> {
         let limits = Limits::default();
-        let capture = OutputCapture::new(0);
         let spec = SandboxSpec {
             memory_cap: limits.memory_bytes,
-            capture: &capture,
+            capture,
             preopens: &[],
         };
         let mut store = self.new_store(&spec).map_err(|e| e.to_string())?;
-        store
-            .set_fuel(limits.fuel_per_record)
-            .map_err(|e| e.to_string())?;
+        if self.inner.fuel_metering {
+            store
+                .set_fuel(limits.fuel_per_record)
+                .map_err(|e| e.to_string())?;
+        }
         sandbox::arm_deadline(
             &mut store,
             sandbox::ticks_for(limits.timeout),
             Arc::new(AtomicBool::new(false)),
         );
+        Ok(store)
+    }
+
+    /// Instantiates the component once with default limits and asks for its contract.
+    fn ask_contract(&self, pre: &HookPre<SandboxState>) -> Result<Contract, String> {
+        let capture = OutputCapture::new(0);
+        let mut store = self.probe_store(&capture)?;
         let hook = pre.instantiate(&mut store).map_err(|e| format!("{e:#}"))?;
         let contract = hook
             .call_contract(&mut store)
@@ -211,23 +424,118 @@ impl Host {
     }
 }
 
-/// A loaded hook component: its identity, its contract, and the linked code ready to
-/// instantiate. Cheap to clone.
-#[derive(Clone)]
-pub struct HookComponent {
-    host: Host,
+/// Builds the engine the config asks for; if the pool cannot be reserved, an on-demand one.
+fn build_engine(config: &HostConfig) -> Result<(Engine, InstanceAllocation), Error> {
+    if let InstanceAllocation::Pooling { sandboxes } = config.instances {
+        let mut wasm = engine_config(config);
+        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
+            sandboxes,
+        )));
+        match Engine::new(&wasm) {
+            Ok(engine) => return Ok((engine, config.instances)),
+            Err(error) => tracing::warn!(
+                error = %format!("{error:#}"),
+                sandboxes,
+                "could not reserve the instance pool; allocating instances on demand (slower \
+                 to instantiate)"
+            ),
+        }
+    }
+    let engine = Engine::new(&engine_config(config)).map_err(Error::Engine)?;
+    Ok((engine, InstanceAllocation::OnDemand))
+}
+
+/// The engine settings shared by both allocation strategies. Everything here that changes
+/// compiled code is covered by the engine fingerprint.
+fn engine_config(config: &HostConfig) -> Config {
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .consume_fuel(config.fuel_metering)
+        .epoch_interruption(true)
+        .memory_init_cow(true);
+    wasm
+}
+
+/// The pool for `sandboxes` sandboxes at once, each within the per-sandbox maxima.
+fn pooling_config(sandboxes: u32) -> PoolingAllocationConfig {
+    let sandboxes = sandboxes.max(1);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(sandboxes)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_SANDBOX)
+        .max_memories_per_component(MAX_MEMORIES_PER_SANDBOX)
+        .max_tables_per_component(MAX_TABLES_PER_SANDBOX)
+        .total_core_instances(sandboxes.saturating_mul(MAX_CORE_INSTANCES_PER_SANDBOX))
+        .total_memories(sandboxes.saturating_mul(MAX_MEMORIES_PER_SANDBOX))
+        .total_tables(sandboxes.saturating_mul(MAX_TABLES_PER_SANDBOX))
+        .max_memory_size(POOLED_MEMORY_BYTES as usize)
+        .table_elements(MAX_TABLE_ELEMENTS);
+    pool
+}
+
+/// What a load produces, kept per digest: compiled, linked, with its contract.
+struct LoadedComponent {
     digest: String,
     size: u64,
     contract: Contract,
     pre: HookPre<SandboxState>,
 }
 
+/// Loaded components by digest, forgetting the least recently used past a bound.
+struct LoadedComponents<T = LoadedComponent> {
+    by_digest: HashMap<String, (Arc<T>, u64)>,
+    max: usize,
+    clock: u64,
+}
+
+impl<T> LoadedComponents<T> {
+    fn new(max: usize) -> Self {
+        LoadedComponents {
+            by_digest: HashMap::new(),
+            max: max.max(1),
+            clock: 0,
+        }
+    }
+
+    fn get(&mut self, digest: &str) -> Option<Arc<T>> {
+        self.clock += 1;
+        let (loaded, used) = self.by_digest.get_mut(digest)?;
+        *used = self.clock;
+        Some(loaded.clone())
+    }
+
+    fn insert(&mut self, digest: String, loaded: Arc<T>) {
+        self.clock += 1;
+        self.by_digest.insert(digest, (loaded, self.clock));
+        while self.by_digest.len() > self.max {
+            let oldest = self
+                .by_digest
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(digest, _)| digest.clone());
+            match oldest {
+                Some(digest) => self.by_digest.remove(&digest),
+                None => break,
+            };
+        }
+    }
+}
+
+/// A loaded hook component: its identity, its contract, and the linked code ready to
+/// instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct HookComponent {
+    host: Host,
+    loaded: Arc<LoadedComponent>,
+    source: CodeSource,
+}
+
 impl fmt::Debug for HookComponent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HookComponent")
-            .field("digest", &self.digest)
-            .field("size", &self.size)
-            .field("feature", &self.contract.feature)
+            .field("digest", &self.loaded.digest)
+            .field("size", &self.loaded.size)
+            .field("feature", &self.loaded.contract.feature)
+            .field("compiled_from", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -235,17 +543,17 @@ impl fmt::Debug for HookComponent {
 impl HookComponent {
     /// `sha256:<hex>` of the component's bytes: its identity.
     pub fn digest(&self) -> &str {
-        &self.digest
+        &self.loaded.digest
     }
 
     /// The component's size in bytes.
     pub fn size(&self) -> u64 {
-        self.size
+        self.loaded.size
     }
 
     /// What the hook outputs.
     pub fn contract(&self) -> &Contract {
-        &self.contract
+        &self.loaded.contract
     }
 
     /// The host this component was loaded on.
@@ -253,8 +561,33 @@ impl HookComponent {
         &self.host
     }
 
+    /// Where this load got its compiled code: compiled, the code cache, or an earlier load of
+    /// the same digest on this host.
+    pub fn compiled_from(&self) -> CodeSource {
+        self.source
+    }
+
+    /// Builds a fresh sandbox with default limits and instantiates the component in it, as
+    /// every call starts, then drops it: a health check, a way to warm the instance pool, and
+    /// what the `instantiate` benchmark measures.
+    pub fn instantiate_once(&self) -> Result<(), Error> {
+        let capture = OutputCapture::new(0);
+        let mut store =
+            self.host
+                .probe_store(&capture)
+                .map_err(|reason| Error::InvalidComponent {
+                    origin: self.loaded.digest.clone(),
+                    reason,
+                })?;
+        self.loaded
+            .pre
+            .instantiate(&mut store)
+            .map_err(Error::Engine)?;
+        Ok(())
+    }
+
     pub(crate) fn pre(&self) -> &HookPre<SandboxState> {
-        &self.pre
+        &self.loaded.pre
     }
 }
 
@@ -280,7 +613,7 @@ fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {
 
 /// Hashes the engine's compatibility hash (which covers the wasmtime version and every
 /// setting that changes compiled code) into a stable digest.
-fn engine_fingerprint(engine: &Engine) -> String {
+pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
     struct Sha256Hasher(Sha256);
     impl Hasher for Sha256Hasher {
         fn write(&mut self, bytes: &[u8]) {
@@ -350,5 +683,52 @@ mod tests {
         );
         let component = wat::parse_str("(component)").unwrap();
         assert_eq!(check_component_header(&component), Ok(()));
+    }
+
+    #[test]
+    fn the_fingerprint_follows_code_generation_settings_only() {
+        let fingerprint = |config: HostConfig| {
+            let (engine, _) = build_engine(&config).unwrap();
+            engine_fingerprint(&engine)
+        };
+        let default = fingerprint(HostConfig::default());
+        assert!(default.starts_with("sha256:") && default.len() == 71);
+        // Fuel metering changes every function's code.
+        let no_fuel = fingerprint(HostConfig {
+            fuel_metering: false,
+            ..HostConfig::default()
+        });
+        assert_ne!(no_fuel, default);
+        // The allocator does not: precompiled code works with either.
+        let on_demand = fingerprint(HostConfig {
+            instances: InstanceAllocation::OnDemand,
+            ..HostConfig::default()
+        });
+        assert_eq!(on_demand, default);
+    }
+
+    #[test]
+    fn a_pool_too_large_to_reserve_falls_back_to_on_demand() {
+        // 200 000 memory slots of 4 GiB: far more address space than a 64-bit process has.
+        let host = Host::new(HostConfig {
+            instances: InstanceAllocation::Pooling { sandboxes: 100_000 },
+            ..HostConfig::default()
+        })
+        .unwrap();
+        assert_eq!(host.instance_allocation(), InstanceAllocation::OnDemand);
+        let pooled = Host::new(HostConfig::default()).unwrap();
+        assert_eq!(pooled.instance_allocation(), InstanceAllocation::default());
+    }
+
+    #[test]
+    fn loaded_components_forget_the_least_recently_used() {
+        let mut loaded = LoadedComponents::new(2);
+        loaded.insert("a".into(), Arc::new(1));
+        loaded.insert("b".into(), Arc::new(2));
+        assert_eq!(loaded.get("a").as_deref(), Some(&1));
+        loaded.insert("c".into(), Arc::new(3));
+        assert!(loaded.get("b").is_none(), "b was the least recently used");
+        assert_eq!(loaded.get("a").as_deref(), Some(&1));
+        assert_eq!(loaded.get("c").as_deref(), Some(&3));
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! - [`component`] — the [`Host`] (one engine, the WASI linker, host-wide ceilings, the epoch
 //!   thread) and [`HookComponent`]: bytes → digest → checked component with its contract.
+//! - [`cache`] — the precompiled-code cache, keyed by component digest and engine fingerprint.
 //! - [`contract`] — the feature [`Contract`](contract::Contract) and the checks on every row.
 //! - [`sandbox`] — what a guest may see and use: nothing inherited, fixed clocks, seeded
 //!   randomness, captured output, the memory limiter and the deadline.
@@ -52,6 +53,7 @@
 
 #[allow(missing_docs, unsafe_code)]
 pub mod bindings;
+pub mod cache;
 pub mod component;
 pub mod contract;
 pub mod embed;
