@@ -6,7 +6,8 @@
 //!
 //! The kill points are drawn from a seeded generator; the seed is printed, and
 //! `HOOKHOST_CRASH_SEED=<n>` replays a sequence. Leftovers a kill may leave, by design: a
-//! hidden `.DIR.partial-<run_id>` staging directory beside `--out` (never at DIR's name), a
+//! hidden `.DIR.partial-<run_id>` staging directory beside `--out` (never at DIR's name;
+//! the next run into DIR removes it, since no live run holds its lock), a
 //! `.tmp-*` file in the blob store (removed by a later open after an hour), and an
 //! unreferenced blob (a publish killed between storing the bytes and committing the release).
 
@@ -277,6 +278,10 @@ fn killing_host_run_never_leaves_a_partial_output_or_a_broken_registry() {
                     check_registry(&root)
                         .runs
                         .contains(record["run_id"].as_str().unwrap())
+                );
+                assert!(
+                    staging_leftovers(&out).is_empty(),
+                    "the rerun removes the killed run's staging directory"
                 );
             }
         }

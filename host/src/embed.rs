@@ -1154,6 +1154,8 @@ struct BatchDir {
     staging_path: PathBuf,
     staging: Dir,
     passed: std::io::BufWriter<cap_std::fs::File>,
+    /// Held while the batch writes (see `output::lock_staging`).
+    _lock: std::fs::File,
 }
 
 impl BatchDir {
@@ -1183,11 +1185,13 @@ impl BatchDir {
                 path: target.to_owned(),
             });
         }
+        crate::output::remove_dead_staging(&parent, &final_name);
         let staging_name = format!(".{final_name}.partial-{batch_id}");
         let staging_path = parent_path.join(&staging_name);
         let io = |e| Error::io(&staging_path, e);
         parent.create_dir(&staging_name).map_err(io)?;
         let staging = parent.open_dir(&staging_name).map_err(io)?;
+        let lock = crate::output::lock_staging(&staging).map_err(io)?;
         let passed = staging
             .create(PASSED_FILE)
             .map_err(|e| Error::io(staging_path.join(PASSED_FILE), e))?;
@@ -1199,6 +1203,7 @@ impl BatchDir {
             staging,
             passed: std::io::BufWriter::with_capacity(64 * 1024, passed),
             staging_path,
+            _lock: lock,
         })
     }
 

@@ -35,6 +35,8 @@ pub struct OutputDir {
     final_name: String,
     staging_name: String,
     staging: Dir,
+    /// Held while the run writes: it tells a live staging directory from a dead one.
+    _lock: std::fs::File,
     features: HashedFile,
     rejections: HashedFile,
     errors: HashedFile,
@@ -74,10 +76,12 @@ impl OutputDir {
                 path: target.to_owned(),
             });
         }
+        remove_dead_staging(&parent, &final_name);
         let staging_name = format!(".{final_name}.partial-{run_id}");
         let io = |e| Error::io(parent_path.join(&staging_name), e);
         parent.create_dir(&staging_name).map_err(io)?;
         let staging = parent.open_dir(&staging_name).map_err(io)?;
+        let lock = lock_staging(&staging).map_err(io)?;
         let open = |name: &str| -> Result<HashedFile, Error> {
             let file = staging
                 .create(name)
@@ -94,6 +98,7 @@ impl OutputDir {
             final_name,
             staging_name,
             staging,
+            _lock: lock,
         })
     }
 
@@ -208,6 +213,46 @@ impl OutputDir {
     }
 }
 
+/// Locks a staging directory for as long as the returned handle lives (an advisory lock on
+/// the directory itself, released by the kernel when the process dies, however it dies).
+pub(crate) fn lock_staging(staging: &Dir) -> std::io::Result<std::fs::File> {
+    let handle = staging.open(".")?.into_std();
+    handle.try_lock().map_err(|e| match e {
+        std::fs::TryLockError::Error(e) => e,
+        std::fs::TryLockError::WouldBlock => std::io::Error::other("locked by another run"),
+    })?;
+    Ok(handle)
+}
+
+/// Removes the staging directories (`.<name>.partial-*`) that runs into `name` left behind when
+/// they were killed: those whose lock nobody holds. A live run's is left alone. Best effort:
+/// what cannot be removed stays, and is tried again next time.
+pub(crate) fn remove_dead_staging(parent: &Dir, name: &str) {
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = parent.entries() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name();
+        let Some(entry_name) = entry_name.to_str() else {
+            continue;
+        };
+        if !entry_name.starts_with(&prefix) {
+            continue;
+        }
+        let Ok(dir) = parent.open_dir(entry_name) else {
+            continue;
+        };
+        // Holding the lock proves no live run holds it; it is dropped with the handle.
+        if lock_staging(&dir).is_ok() {
+            match parent.remove_dir_all(entry_name) {
+                Ok(()) => tracing::info!(dir = entry_name, "removed a killed run's staging"),
+                Err(e) => tracing::warn!(dir = entry_name, "could not remove: {e}"),
+            }
+        }
+    }
+}
+
 /// Fsyncs a directory, so the names in it (a renamed file, a new entry) survive a crash.
 /// cap-std's own handle may not allow `fsync`, so the directory is opened again for reading.
 fn sync_dir(dir: &Dir) -> std::io::Result<()> {
@@ -313,6 +358,49 @@ mod tests {
         let mut record = sample_record(run_id);
         out.finish(&mut record).unwrap();
         record
+    }
+
+    #[test]
+    fn a_killed_runs_staging_is_removed_and_a_live_runs_is_not() {
+        let root = tempfile::tempdir().unwrap();
+        let parent = Dir::open_ambient_dir(root.path(), cap_std::ambient_authority()).unwrap();
+        // A run killed while writing: its staging directory, with nobody holding its lock.
+        parent.create_dir(".out.partial-dead").unwrap();
+        parent
+            .write(".out.partial-dead/features.jsonl", b"{}")
+            .unwrap();
+        parent.create_dir(".other.partial-dead").unwrap();
+        let live = OutputDir::create(&root.path().join("out"), "live").unwrap();
+        let second = OutputDir::create(&root.path().join("out"), "second").unwrap();
+        let names = |prefix: &str| {
+            let mut names: Vec<String> = std::fs::read_dir(root.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| n.starts_with(prefix))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(
+            names(".out."),
+            [".out.partial-live", ".out.partial-second"],
+            "the dead one is gone, the live ones stay"
+        );
+        assert_eq!(
+            names(".other."),
+            [".other.partial-dead"],
+            "other targets are not touched"
+        );
+        let mut record = sample_record("live");
+        live.finish(&mut record).unwrap();
+        drop(second);
+        // The second run died (dropped without finishing): the next run into a new target
+        // beside it leaves it, the next run into `out`'s name removes it.
+        OutputDir::create(&root.path().join("out2"), "x").unwrap();
+        assert_eq!(names(".out."), [".out.partial-second"]);
+        parent.remove_dir_all("out").unwrap();
+        drop(OutputDir::create(&root.path().join("out"), "third").unwrap());
+        assert!(!names(".out.").contains(&".out.partial-second".to_owned()));
     }
 
     #[test]
