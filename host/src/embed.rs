@@ -158,9 +158,15 @@ impl Hookhost {
 
     /// A host over an engine already built, with or without a registry. Without one, hooks
     /// come from [`Snapshot::new`], runs are not recorded, and idempotency keys are
-    /// remembered only in this process. `max_sandboxes` is at least 1.
+    /// remembered only in this process. `max_sandboxes` is at least 1, and at most the
+    /// sandboxes the host's instance pool holds (a bound past the pool would turn waiting into
+    /// failed instantiations).
     pub fn new(host: Host, registry: Option<Registry>, max_sandboxes: usize) -> Hookhost {
-        let max_sandboxes = max_sandboxes.max(1);
+        let pool = match host.instance_allocation() {
+            crate::component::InstanceAllocation::Pooling { sandboxes } => sandboxes as usize,
+            crate::component::InstanceAllocation::OnDemand => usize::MAX,
+        };
+        let max_sandboxes = max_sandboxes.clamp(1, pool.max(1));
         Hookhost {
             inner: Arc::new(Inner {
                 host,

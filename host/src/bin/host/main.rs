@@ -65,18 +65,19 @@ fn main() -> ExitCode {
 }
 
 fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
-    let host = Host::new(HostConfig {
-        ceilings: Ceilings {
-            memory_bytes: args.memory_ceiling,
-            ..Ceilings::default()
-        },
-        ..HostConfig::default()
-    })?;
     let registry = if args.hooks.iter().any(|h| matches!(h, HookArg::File(_))) {
         Registry::open(root)?
     } else {
         open_existing(root)?
     };
+    let host = Host::new(HostConfig {
+        ceilings: Ceilings {
+            memory_bytes: args.memory_ceiling,
+            ..Ceilings::default()
+        },
+        code_cache: code_cache(root),
+        ..HostConfig::default()
+    })?;
     if args.hooks.len() > 1 {
         return run_set(host, registry, args);
     }
@@ -323,7 +324,10 @@ fn report(record: &RunRecord) -> Result<ExitCode> {
 }
 
 fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
-    let host = Host::new(HostConfig::default())?;
+    let host = Host::new(HostConfig {
+        code_cache: code_cache(root),
+        ..HostConfig::default()
+    })?;
     match &args.hook {
         HookArg::File(path) => {
             let hook = host.load_file(path)?;
@@ -341,12 +345,13 @@ fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
 }
 
 fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
+    let registry = Registry::open(root)?;
     let host = Host::new(HostConfig {
         max_component_bytes: args.max_component_size,
+        code_cache: code_cache(root),
         ..HostConfig::default()
     })?;
     let bytes = host.read_component(&args.file)?;
-    let registry = Registry::open(root)?;
     let request = PublishRequest {
         name: args.name,
         config: args.config.as_deref().map(read_config).transpose()?,
@@ -413,6 +418,7 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
                 .max(Ceilings::default().memory_bytes),
             ..Ceilings::default()
         },
+        code_cache: code_cache(root),
         ..HostConfig::default()
     })?;
     let mut request = ReplayRequest::new(stored.record.run_id, &args.input);
@@ -432,6 +438,14 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
 
 /// Opens the registry for a command that only reads or moves what is there: a root that does
 /// not exist is an error, not an empty registry created by mistake.
+/// The compiled-code cache under the root, when the root exists (read-only commands never
+/// create one).
+fn code_cache(root: &Path) -> Option<std::path::PathBuf> {
+    root.join(hookhost::registry::DB_FILE)
+        .exists()
+        .then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
+}
+
 fn open_existing(root: &Path) -> Result<Registry> {
     if !root.join(hookhost::registry::DB_FILE).exists() {
         bail!(
