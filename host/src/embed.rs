@@ -1166,38 +1166,15 @@ struct BatchDir {
 
 impl BatchDir {
     fn create(target: &Path, batch_id: &str) -> Result<BatchDir, Error> {
-        let final_name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| *n != "..")
-            .ok_or_else(|| {
-                let e = std::io::Error::other("the output directory needs a plain UTF-8 name");
-                Error::io(target, e)
-            })?
-            .to_owned();
-        let parent_path = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent_path).map_err(|e| Error::io(&parent_path, e))?;
-        let parent = Dir::open_ambient_dir(&parent_path, cap_std::ambient_authority())
-            .map_err(|e| Error::io(&parent_path, e))?;
-        let in_the_way = match parent.read_dir(&final_name) {
-            Ok(mut entries) => entries.next().is_some(),
-            Err(_) => parent.symlink_metadata(&final_name).is_ok(),
-        };
-        if in_the_way {
-            return Err(Error::OutputExists {
-                path: target.to_owned(),
-            });
-        }
-        crate::output::remove_dead_staging(&parent, &final_name);
-        let staging_name = format!(".{final_name}.partial-{batch_id}");
+        let crate::output::Staging {
+            parent,
+            parent_path,
+            final_name,
+            staging_name,
+            staging,
+            lock,
+        } = crate::output::Staging::create(target, batch_id)?;
         let staging_path = parent_path.join(&staging_name);
-        let io = |e| Error::io(&staging_path, e);
-        parent.create_dir(&staging_name).map_err(io)?;
-        let staging = parent.open_dir(&staging_name).map_err(io)?;
-        let lock = crate::output::lock_staging(&staging).map_err(io)?;
         let passed = staging
             .create(PASSED_FILE)
             .map_err(|e| Error::io(staging_path.join(PASSED_FILE), e))?;

@@ -47,41 +47,14 @@ impl OutputDir {
     /// Starts writing the output of run `run_id` for directory `target`, which must not exist
     /// or be empty. Missing parent directories are created.
     pub fn create(target: &Path, run_id: &str) -> Result<OutputDir, Error> {
-        let final_name = target
-            .file_name()
-            .and_then(|n| n.to_str())
-            .filter(|n| *n != "..")
-            .ok_or_else(|| {
-                Error::io(
-                    target,
-                    std::io::Error::other("the output directory needs a plain UTF-8 name"),
-                )
-            })?
-            .to_owned();
-        let parent_path = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent_path).map_err(|e| Error::io(&parent_path, e))?;
-        let parent = Dir::open_ambient_dir(&parent_path, cap_std::ambient_authority())
-            .map_err(|e| Error::io(&parent_path, e))?;
-        if let Ok(mut entries) = parent.read_dir(&final_name) {
-            if entries.next().is_some() {
-                return Err(Error::OutputExists {
-                    path: target.to_owned(),
-                });
-            }
-        } else if parent.symlink_metadata(&final_name).is_ok() {
-            return Err(Error::OutputExists {
-                path: target.to_owned(),
-            });
-        }
-        remove_dead_staging(&parent, &final_name);
-        let staging_name = format!(".{final_name}.partial-{run_id}");
-        let io = |e| Error::io(parent_path.join(&staging_name), e);
-        parent.create_dir(&staging_name).map_err(io)?;
-        let staging = parent.open_dir(&staging_name).map_err(io)?;
-        let lock = lock_staging(&staging).map_err(io)?;
+        let Staging {
+            parent,
+            parent_path,
+            final_name,
+            staging_name,
+            staging,
+            lock,
+        } = Staging::create(target, run_id)?;
         let open = |name: &str| -> Result<HashedFile, Error> {
             let file = staging
                 .create(name)
@@ -210,6 +183,63 @@ impl OutputDir {
 
     fn io_error(&self, name: &str, e: std::io::Error) -> Error {
         Error::io(self.target.with_file_name(&self.staging_name).join(name), e)
+    }
+}
+
+/// A new staging directory beside an output target, locked for as long as it is written.
+pub(crate) struct Staging {
+    pub parent: Dir,
+    pub parent_path: PathBuf,
+    pub final_name: String,
+    pub staging_name: String,
+    pub staging: Dir,
+    pub lock: std::fs::File,
+}
+
+impl Staging {
+    /// Checks `target` (a plain UTF-8 name; must not exist, or be empty), creates its missing
+    /// parents, removes killed runs' staging directories beside it, and creates and locks
+    /// `.<name>.partial-<id>`.
+    pub(crate) fn create(target: &Path, id: &str) -> Result<Staging, Error> {
+        let final_name = target
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| *n != "..")
+            .ok_or_else(|| {
+                let e = std::io::Error::other("the output directory needs a plain UTF-8 name");
+                Error::io(target, e)
+            })?
+            .to_owned();
+        let parent_path = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent_path).map_err(|e| Error::io(&parent_path, e))?;
+        let parent = Dir::open_ambient_dir(&parent_path, cap_std::ambient_authority())
+            .map_err(|e| Error::io(&parent_path, e))?;
+        let in_the_way = match parent.read_dir(&final_name) {
+            Ok(mut entries) => entries.next().is_some(),
+            Err(_) => parent.symlink_metadata(&final_name).is_ok(),
+        };
+        if in_the_way {
+            return Err(Error::OutputExists {
+                path: target.to_owned(),
+            });
+        }
+        remove_dead_staging(&parent, &final_name);
+        let staging_name = format!(".{final_name}.partial-{id}");
+        let io = |e| Error::io(parent_path.join(&staging_name), e);
+        parent.create_dir(&staging_name).map_err(io)?;
+        let staging = parent.open_dir(&staging_name).map_err(io)?;
+        let lock = lock_staging(&staging).map_err(io)?;
+        Ok(Staging {
+            parent,
+            parent_path,
+            final_name,
+            staging_name,
+            staging,
+            lock,
+        })
     }
 }
 
