@@ -1,79 +1,86 @@
-//! Compile, fresh-sandbox call and per-record cost of the `text-stats` hook, against the same
-//! Rust code compiled natively and called in-process (the baseline, measured in the same run).
+//! The cost of running a hook, stage by stage, each against a baseline measured in the same
+//! run:
 //!
-//! Needs the guest components built first (`make guests`). Run: `cargo bench -p hookhost-benches`.
+//! - `instantiate/{pooling,on_demand}` — a fresh sandbox (store, WASI context, fuel, deadline)
+//!   and an instance of the pre-linked `text_stats` component, with each instance allocator;
+//! - `per_record/chaos/N` — one runner call over N trivial records (`chaos`, `{"n": i}`): the
+//!   host's per-record overhead once the sandbox is paid for;
+//! - `text_stats/{component,native}/N` — the `text-stats` hook on ~1 KB texts as a component
+//!   through the runner, and the same crate compiled natively, called in-process;
+//! - `fuel/{on,off}/100` — instantiate, `configure` and `process` 100 texts on engines that
+//!   differ only in fuel metering;
+//! - `threads/{1,2}` — 2048 texts in chunks of the runner's default size, on one thread or
+//!   split over two threads with a runner each.
+//!
+//! Run with `make -C benches bench` (see `benches/README.md`).
 
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+mod common;
+
+use std::hint::black_box;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookhost::bindings::Record;
-use hookhost::limits::Limits;
-use hookhost::runner::{BatchRunner, PendingRecord, RunnerSettings};
+use hookhost::bindings::{Hook, Record};
+use hookhost::component::InstanceAllocation;
+use hookhost::runner::{DEFAULT_CHUNK_SIZE, PendingRecord};
 use hookhost::{Host, HostConfig};
 use hookhost_sdk::Hook as _;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-fn component_path(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../example-hooks/target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run `make guests` first",
-        path.display()
-    );
-    path
+fn host(instances: InstanceAllocation) -> Host {
+    Host::new(HostConfig {
+        instances,
+        ..HostConfig::default()
+    })
+    .unwrap()
 }
 
-/// A record whose text is about 1 KB of words.
-fn record(i: usize) -> PendingRecord {
-    let words = [
-        "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta",
-    ];
-    let text: Vec<&str> = (0..160).map(|w| words[(w * 7 + i) % words.len()]).collect();
-    let metadata = serde_json::json!({"text": text.join(" ")}).to_string();
-    PendingRecord {
-        record: Record {
-            id: format!("r{i}"),
-            metadata,
-            size_hint_mb: None,
-            files_dir: None,
-        },
-        files_host_dir: None,
+fn instantiate(c: &mut Criterion) {
+    let bytes = common::component("text_stats");
+    let mut group = c.benchmark_group("instantiate");
+    for (name, instances) in [
+        ("pooling", InstanceAllocation::default()),
+        ("on_demand", InstanceAllocation::OnDemand),
+    ] {
+        let host = host(instances);
+        assert_eq!(host.instance_allocation(), instances, "{name}");
+        let hook = host.load_bytes(&bytes, "text_stats.wasm").unwrap();
+        group.bench_function(name, |b| b.iter(|| hook.instantiate_once().unwrap()));
     }
+    group.finish();
 }
 
-fn runner(host: &Host, bytes: &[u8]) -> BatchRunner {
-    let hook = host.load_bytes(bytes, "text_stats.wasm").unwrap();
-    BatchRunner::new(
-        hook,
-        RunnerSettings {
-            limits: Limits::default(),
-            memory_ceiling: host.ceilings().memory_bytes,
-            config_json: "{}".into(),
-            max_output_bytes_per_record: hookhost::runner::DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
-            max_log_bytes: hookhost::runner::DEFAULT_MAX_LOG_BYTES,
-            cancel: Arc::new(AtomicBool::new(false)),
-        },
-    )
+fn per_record(c: &mut Criterion) {
+    let host = host(InstanceAllocation::default());
+    let hook = host
+        .load_bytes(&common::component("chaos"), "chaos.wasm")
+        .unwrap();
+    let mut runner = common::runner(hook, &host);
+    let mut group = c.benchmark_group("per_record");
+    for batch in [1usize, 100, 1000, 10_000] {
+        let records: Vec<PendingRecord> = (0..batch)
+            .map(|i| common::pending(i, format!("{{\"n\":{i}}}")))
+            .collect();
+        if batch >= 1000 {
+            group.sample_size(20);
+        }
+        group.throughput(Throughput::Elements(batch as u64));
+        group.bench_with_input(BenchmarkId::new("chaos", batch), &records, |b, records| {
+            b.iter(|| runner.run_chunk(records).unwrap())
+        });
+    }
+    group.finish();
 }
 
-fn benches(c: &mut Criterion) {
-    let host = Host::new(HostConfig::default()).unwrap();
-    let bytes = std::fs::read(component_path("text_stats")).unwrap();
-
-    let mut compile = c.benchmark_group("compile");
-    compile.sample_size(10);
-    compile.bench_function("text_stats", |b| {
-        b.iter(|| host.load_bytes(&bytes, "text_stats.wasm").unwrap())
-    });
-    compile.finish();
-
-    let mut runner = runner(&host, &bytes);
+fn text_stats(c: &mut Criterion) {
+    let host = host(InstanceAllocation::default());
+    let hook = host
+        .load_bytes(&common::component("text_stats"), "text_stats.wasm")
+        .unwrap();
+    let mut runner = common::runner(hook, &host);
     let mut group = c.benchmark_group("text_stats");
-    for batch in [1usize, 100] {
-        let records: Vec<PendingRecord> = (0..batch).map(record).collect();
+    for batch in [1usize, DEFAULT_CHUNK_SIZE, 100] {
+        let records = common::text_records(batch);
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(
             BenchmarkId::new("component", batch),
@@ -101,5 +108,108 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(sandbox, benches);
+/// The least a store needs to run a hook: an empty WASI context.
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Fuel metering's cost on guest code: the same component, records and calls on two engines
+/// set up like the host's (component model, epoch interruption, pooling) except for fuel.
+/// Measured below the runner, which gives every store fuel and so needs it metered.
+fn fuel(c: &mut Criterion) {
+    let bytes = common::component("text_stats");
+    let records: Vec<Record> = common::text_records(100)
+        .into_iter()
+        .map(|r| r.record)
+        .collect();
+    let mut group = c.benchmark_group("fuel");
+    group.throughput(Throughput::Elements(records.len() as u64));
+    for (name, metered) in [("on", true), ("off", false)] {
+        let mut config = wasmtime::Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(metered)
+            .epoch_interruption(true)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
+        let engine = wasmtime::Engine::new(&config).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let mut linker = Linker::<Bare>::new(&engine);
+        hookhost::sandbox::add_to_linker(&mut linker).unwrap();
+        let pre = linker.instantiate_pre(&component).unwrap();
+        let pre = hookhost::bindings::HookPre::new(pre).unwrap();
+        let run = || {
+            let mut store = wasmtime::Store::new(
+                &engine,
+                Bare {
+                    wasi: WasiCtx::builder().build(),
+                    table: ResourceTable::new(),
+                },
+            );
+            store.set_epoch_deadline(1 << 40);
+            if metered {
+                store.set_fuel(u64::MAX / 2).unwrap();
+            }
+            let hook: Hook = pre.instantiate(&mut store).unwrap();
+            hook.call_configure(&mut store, "{}").unwrap().unwrap();
+            let outcomes = hook.call_process(&mut store, &records).unwrap();
+            assert_eq!(outcomes.len(), records.len());
+            black_box(outcomes)
+        };
+        group.bench_function(BenchmarkId::new(name, records.len()), |b| b.iter(run));
+    }
+    group.finish();
+}
+
+/// Records split into chunks of the runner's default size, run on one thread or two.
+fn threads(c: &mut Criterion) {
+    const RECORDS: usize = 2048;
+    let host = host(InstanceAllocation::default());
+    let hook = host
+        .load_bytes(&common::component("text_stats"), "text_stats.wasm")
+        .unwrap();
+    let records = common::text_records(RECORDS);
+    let chunks: Vec<&[PendingRecord]> = records.chunks(DEFAULT_CHUNK_SIZE).collect();
+    let mut runners = [
+        common::runner(hook.clone(), &host),
+        common::runner(hook, &host),
+    ];
+    let mut group = c.benchmark_group("threads");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("1", |b| {
+        b.iter(|| {
+            for chunk in &chunks {
+                black_box(runners[0].run_chunk(chunk).unwrap());
+            }
+        })
+    });
+    group.bench_function("2", |b| {
+        b.iter(|| {
+            let (left, right) = chunks.split_at(chunks.len() / 2);
+            let [first, second] = &mut runners;
+            std::thread::scope(|scope| {
+                for (runner, share) in [(first, left), (second, right)] {
+                    scope.spawn(move || {
+                        for chunk in share {
+                            black_box(runner.run_chunk(chunk).unwrap());
+                        }
+                    });
+                }
+            });
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(sandbox, instantiate, per_record, text_stats, fuel, threads);
 criterion_main!(sandbox);

@@ -1,0 +1,71 @@
+//! What the benchmark targets share: component paths, records, runners.
+#![allow(dead_code)] // each bench target uses part of it
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use hookhost::bindings::Record;
+use hookhost::limits::Limits;
+use hookhost::runner::{
+    BatchRunner, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, PendingRecord,
+    RunnerSettings,
+};
+use hookhost::{HookComponent, Host};
+
+#[path = "texts.rs"]
+pub mod texts;
+
+/// The example hooks, by component file name.
+pub const EXAMPLE_HOOKS: [&str; 4] = [
+    "text_stats",
+    "file_profile",
+    "require_fields",
+    "memory_hungry",
+];
+
+/// The bytes of guest component `name`, built by `make -C benches guests`.
+pub fn component(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../example-hooks/target/wasm32-wasip2/release")
+        .join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}: run `make -C benches guests` first",
+            path.display()
+        )
+    })
+}
+
+/// A record for the runner with `metadata`.
+pub fn pending(i: usize, metadata: String) -> PendingRecord {
+    PendingRecord {
+        record: Record {
+            id: format!("r{i}"),
+            metadata,
+            size_hint_mb: None,
+            files_dir: None,
+        },
+        files_host_dir: None,
+    }
+}
+
+/// `n` records of about 1 KB of text each.
+pub fn text_records(n: usize) -> Vec<PendingRecord> {
+    (0..n).map(|i| pending(i, texts::metadata(i))).collect()
+}
+
+/// A runner with the default limits and an empty config.
+pub fn runner(hook: HookComponent, host: &Host) -> BatchRunner {
+    BatchRunner::new(
+        hook,
+        RunnerSettings {
+            limits: Limits::default(),
+            memory_ceiling: host.ceilings().memory_bytes,
+            config_json: "{}".into(),
+            max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
+            cancel: Arc::new(AtomicBool::new(false)),
+        },
+    )
+}
