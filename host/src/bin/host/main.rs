@@ -345,13 +345,14 @@ fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
 }
 
 fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
-    let registry = Registry::open(root)?;
+    // Nothing is created for a component refused here: the cache only if the root exists.
     let host = Host::new(HostConfig {
         max_component_bytes: args.max_component_size,
         code_cache: code_cache(root),
         ..HostConfig::default()
     })?;
     let bytes = host.read_component(&args.file)?;
+    let registry = Registry::open(root)?;
     let request = PublishRequest {
         name: args.name,
         config: args.config.as_deref().map(read_config).transpose()?,
