@@ -10,7 +10,8 @@
 //! - `fuel/{on,off}/100` — instantiate, `configure` and `process` 100 texts on engines that
 //!   differ only in fuel metering;
 //! - `threads/{1,2}` — 2048 texts in chunks of the runner's default size, on one thread or
-//!   split over two threads with a runner each.
+//!   split over two threads with a runner each; `threads/native_{1,2}` — the same records
+//!   through the native function, split the same way: what the machine gives two threads.
 //!
 //! Run with `make -C benches bench` (see `benches/README.md`).
 
@@ -205,6 +206,27 @@ fn threads(c: &mut Criterion) {
                         }
                     });
                 }
+            });
+        })
+    });
+    // The same split of the same records through the native function: what this machine
+    // gives two threads of pure computation, measured in the same run.
+    let native: Vec<hookhost_sdk::Record> = records
+        .iter()
+        .map(|r| hookhost_sdk::Record::new(r.record.id.clone(), r.record.metadata.clone()))
+        .collect();
+    let run_native = |share: &[hookhost_sdk::Record]| {
+        for record in share {
+            black_box(text_stats::TextStatsHook.process(record).unwrap());
+        }
+    };
+    group.bench_function("native_1", |b| b.iter(|| run_native(&native)));
+    group.bench_function("native_2", |b| {
+        b.iter(|| {
+            let (left, right) = native.split_at(native.len() / 2);
+            std::thread::scope(|scope| {
+                scope.spawn(|| run_native(left));
+                scope.spawn(|| run_native(right));
             });
         })
     });

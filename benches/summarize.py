@@ -52,6 +52,8 @@ fuel_on = row("fuel/on/100", 100)
 fuel_off = row("fuel/off/100", 100)
 t1 = row("threads/1", 2048)
 t2 = row("threads/2", 2048)
+n1 = row("threads/native_1", 2048)
+n2 = row("threads/native_2", 2048)
 hooks = ("text_stats", "file_profile", "require_fields", "memory_hungry")
 for hook in hooks:
     row(f"load/compile/{hook}")
@@ -79,7 +81,7 @@ def target(name, measured, ok, miss):
 
 inst = median("instantiate/pooling")
 target("instantiate ≤ 10 µs", inst and fmt(inst), inst and inst <= 10_000,
-       inst and f"{inst / 10_000:.1f}× the target")
+       inst and f"{(inst / 10_000 - 1) * 100:.0f} % over")
 p1000 = per_record[1000]
 if p1000:
     per = p1000 / 1000
@@ -101,7 +103,8 @@ if fuel_on and fuel_off:
     target("fuel on ≤ 15 % over off", f"{over * 100:+.1f} %", over <= 0.15,
            f"{over * 100:.1f} % over")
 if t1 and t2:
-    target("2 threads ≥ 1.8× 1 thread", f"{t1 / t2:.2f}×", t1 / t2 >= 1.8, f"{t1 / t2:.2f}× < 1.8×")
+    machine = f"; the native function gets {n1 / n2:.2f}× on this machine in the same run" if n1 and n2 else ""
+    target("2 threads ≥ 1.8× 1 thread", f"{t1 / t2:.2f}×{machine}", t1 / t2 >= 1.8, f"{t1 / t2:.2f}× < 1.8×")
 if t1 and extism:
     ours = t1 / 2048
     theirs = extism / 100
