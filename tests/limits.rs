@@ -288,3 +288,25 @@ fn cancelling_keeps_the_outcomes_already_settled() {
     assert_eq!((c.total, c.passed, c.errored), (2, 2, 0));
     assert_eq!(ran.record.outputs["features.jsonl"].rows, 2);
 }
+
+#[test]
+fn without_fuel_metering_runs_count_no_fuel_and_the_timeout_still_stops_a_loop() {
+    let host = Host::new(HostConfig {
+        fuel_metering: false,
+        ..HostConfig::default()
+    })
+    .unwrap();
+    let hook = host.load_file(&common::guest("chaos")).unwrap();
+    let input = jsonl(&[
+        ("a", json!({"n": 1})),
+        ("spin", json!({"action": "loop"})),
+        ("b", json!({"n": 2})),
+    ]);
+    let ran = run_with(hook, &input, |r| {
+        r.limits.timeout = Duration::from_millis(300);
+    });
+    assert_eq!(ran.record.status, RunStatus::Succeeded);
+    assert_eq!(ran.passed_ids(), ["a", "b"]);
+    assert_eq!(ran.error_of("spin")["kind"], "timeout");
+    assert_eq!(ran.record.fuel_consumed, 0);
+}

@@ -363,9 +363,13 @@ impl BatchRunner {
     /// Gives the store the budget of `records` records: fuel, and time before the deadline.
     fn budget(&self, store: &mut Store, records: u64) -> Result<(), Error> {
         let limits = &self.settings.limits;
-        let fuel = limits.fuel_per_record.saturating_mul(records);
-        store.set_fuel(fuel).map_err(Error::Engine)?;
-        store.data_mut().fuel_given = fuel;
+        // With fuel metering off (`HostConfig::fuel_metering`), the fuel limit is not enforced
+        // and no fuel is counted.
+        if self.hook.host().fuel_metering() {
+            let fuel = limits.fuel_per_record.saturating_mul(records);
+            store.set_fuel(fuel).map_err(Error::Engine)?;
+            store.data_mut().fuel_given = fuel;
+        }
         let time = limits.timeout.saturating_mul(records as u32);
         sandbox::arm_deadline(
             store,
@@ -403,7 +407,9 @@ type HookInstance = bindings::Hook;
 
 /// Fuel used since the store's last budget.
 fn fuel_used(store: &Store) -> u64 {
-    store.data().fuel_given - store.get_fuel().unwrap_or(0)
+    store
+        .get_fuel()
+        .map_or(0, |left| store.data().fuel_given.saturating_sub(left))
 }
 
 impl BatchRunner {
