@@ -55,7 +55,7 @@ pub const HEADER_BYTES: usize = 8 + 4 + 32 + 32 + 8 + 32;
 pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
 /// How old a temporary entry must be before opening the cache removes it: a process that
 /// crashed mid-write leaves one behind; one still being written is far younger.
-pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+pub use crate::registry::STALE_TEMP_AGE;
 
 /// Compiled components on disk, keyed by digest and engine fingerprint. `Send + Sync`.
 #[derive(Debug)]
@@ -194,20 +194,8 @@ impl CodeCache {
             return;
         };
         for sub in dirs.flatten() {
-            let Ok(dir) = sub.open_dir() else { continue };
-            let Ok(entries) = dir.entries() else { continue };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                let Some(name) = name.to_str().filter(|n| n.starts_with(".tmp-")) else {
-                    continue;
-                };
-                let age = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|t| t.into_std().elapsed().unwrap_or_default());
-                if age.is_ok_and(|age| age >= STALE_TEMP_AGE) && dir.remove_file(name).is_ok() {
-                    tracing::info!(file = name, "removed a stale temporary cache entry");
-                }
+            if let Ok(dir) = sub.open_dir() {
+                crate::registry::remove_stale_temps(&dir, "cache entry");
             }
         }
     }

@@ -21,6 +21,28 @@ pub const BLOBS_DIR: &str = "blobs/sha256";
 /// that crashed mid-write leaves one behind; one still being written is far younger.
 pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
 
+/// Removes the `.tmp-*` files in `dir` older than [`STALE_TEMP_AGE`]: what interrupted
+/// write-aside-and-rename steps left (blobs, compiled code). Best effort: a file that cannot
+/// be read or removed is left for next time. `what` names them in the log.
+pub(crate) fn remove_stale_temps(dir: &Dir, what: &str) {
+    let Ok(entries) = dir.entries() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| n.starts_with(".tmp-")) else {
+            continue;
+        };
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map(|t| t.into_std().elapsed().unwrap_or_default());
+        if age.is_ok_and(|age| age >= STALE_TEMP_AGE) && dir.remove_file(name).is_ok() {
+            tracing::info!(file = name, "removed a stale temporary {what}");
+        }
+    }
+}
+
 /// Content-addressed component bytes.
 #[derive(Debug)]
 pub struct BlobStore {
@@ -41,24 +63,8 @@ impl BlobStore {
     }
 
     /// Removes temporary files older than [`STALE_TEMP_AGE`], left by interrupted writes.
-    /// Best effort: a file that cannot be read or removed is left for next time.
     fn remove_stale_temps(&self) {
-        let Ok(entries) = self.dir.entries() else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let Some(name) = name.to_str().filter(|n| n.starts_with(".tmp-")) else {
-                continue;
-            };
-            let age = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .map(|t| t.into_std().elapsed().unwrap_or_default());
-            if age.is_ok_and(|age| age >= STALE_TEMP_AGE) && self.dir.remove_file(name).is_ok() {
-                tracing::info!(file = name, "removed a stale temporary blob");
-            }
-        }
+        remove_stale_temps(&self.dir, "blob");
     }
 
     /// Where the blob of `digest` lives (whether or not it exists).

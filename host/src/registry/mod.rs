@@ -48,7 +48,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::blobs::{BLOBS_DIR, BlobStore, hex_of};
+pub(crate) use self::blobs::remove_stale_temps;
+pub use self::blobs::{BLOBS_DIR, BlobStore, STALE_TEMP_AGE, hex_of};
 pub use self::db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 use self::db::{Db, Lookup, Missing, NewRelease};
 use crate::component::{HookComponent, Host};
