@@ -224,6 +224,23 @@ fn variant(base: &Path, dir: &Path) -> PathBuf {
     path
 }
 
+/// A stream that yields its records, then waits forever (a queue gone quiet).
+struct Stalled(std::vec::IntoIter<Record>);
+
+impl futures_core::Stream for Stalled {
+    type Item = Record;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Record>> {
+        match self.0.next() {
+            Some(record) => std::task::Poll::Ready(Some(record)),
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
 fn runs_recorded(registry: &Registry) -> usize {
     registry.runs(None, 1000).unwrap().len()
 }
@@ -303,21 +320,23 @@ async fn the_same_idempotency_key_returns_the_earlier_batch() {
     assert_eq!(other.hooks[0].run.hook.version, Some(2));
     assert_eq!(runs_recorded(registry), 3);
 
-    // A cancelled batch does not hold its key: beginning again runs.
+    // A batch waiting on a stream that has stalled is still cancelled, and a cancelled batch
+    // does not hold its key: beginning again runs.
+    let stalled = Batch::from_stream(Stalled(records(0, 3).into_iter()));
     let handle = hookhost
-        .begin(&snapshot, batch(), keyed("k3"))
+        .begin(&snapshot, stalled, keyed("k3"))
         .await
         .unwrap();
     handle.cancel();
     let cancelled = handle.await.unwrap();
+    assert_eq!(cancelled.state, RunState::Cancelled);
+    assert_eq!(cancelled.records.total, 0, "nothing was settled");
     let retried = hookhost
         .begin(&snapshot, batch(), keyed("k3"))
         .await
         .unwrap();
-    if cancelled.state == RunState::Cancelled {
-        assert!(!retried.is_reused());
-        assert_ne!(retried.batch_id(), cancelled.batch_id);
-    }
+    assert!(!retried.is_reused());
+    assert_ne!(retried.batch_id(), cancelled.batch_id);
     assert_eq!(retried.await.unwrap().state, RunState::Succeeded);
 }
 

@@ -65,7 +65,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cap_std::fs::Dir;
 use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -834,6 +833,8 @@ type Finished = Result<Arc<BatchResult>, Arc<Error>>;
 struct Shared {
     batch_id: String,
     cancel: Arc<AtomicBool>,
+    /// Wakes a batch waiting on its input stream when it is cancelled.
+    cancelled: tokio::sync::Notify,
     observation: watch::Sender<Observation>,
     result: watch::Sender<Option<Finished>>,
 }
@@ -849,6 +850,7 @@ impl Shared {
         Arc::new(Shared {
             batch_id,
             cancel: Arc::new(AtomicBool::new(false)),
+            cancelled: tokio::sync::Notify::new(),
             observation: watch::Sender::new(observation),
             result: watch::Sender::new(None),
         })
@@ -914,10 +916,13 @@ impl RunHandle {
     /// batch.
     pub fn cancel(&self) {
         self.shared.cancel.store(true, Ordering::SeqCst);
+        // A batch waiting on a stream that has nothing to give is woken too.
+        self.shared.cancelled.notify_one();
     }
 
     /// The batch's cancel flag, to cancel from elsewhere (a signal handler, another task):
-    /// setting it is [`RunHandle::cancel`].
+    /// setting it is [`RunHandle::cancel`], except that a batch waiting on an input stream
+    /// sees it only when the stream yields.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.shared.cancel.clone()
     }
@@ -1089,7 +1094,13 @@ impl Feeder {
         })
     }
 
-    async fn next_chunk(&mut self, chunk_size: usize) -> Result<Chunk, Error> {
+    /// The next chunk; `Err(Cancelled)` when `cancelled` is notified while a stream keeps the
+    /// batch waiting.
+    async fn next_chunk(
+        &mut self,
+        chunk_size: usize,
+        cancelled: &tokio::sync::Notify,
+    ) -> Result<Chunk, Error> {
         match self {
             Feeder::Blocking(source) => {
                 let mut taken = std::mem::replace(source, Box::new(Drained));
@@ -1104,7 +1115,13 @@ impl Feeder {
             Feeder::Stream { stream, checker } => {
                 let mut chunk = Chunk::default();
                 while chunk.records.len() < chunk_size {
-                    let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await;
+                    let next = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx));
+                    let next = tokio::select! {
+                        next = next => next,
+                        // The records read into this chunk are not settled: a cancelled batch
+                        // keeps only what its hooks finished.
+                        () = cancelled.notified() => return Err(Error::Cancelled),
+                    };
                     match next {
                         Some(record) => chunk.push(checker.check(record)),
                         None => break,
@@ -1153,46 +1170,26 @@ impl BlockingSource for Drained {
 /// (each hook's directory inside it is staged in turn), and renamed into place with
 /// `batch.json` in it, so it is visible only when complete.
 struct BatchDir {
-    target: PathBuf,
-    parent: Dir,
-    final_name: String,
-    staging_name: String,
-    staging_path: PathBuf,
-    staging: Dir,
+    staging: crate::output::Staging,
     passed: std::io::BufWriter<cap_std::fs::File>,
-    /// Held while the batch writes (see `output::lock_staging`).
-    _lock: std::fs::File,
 }
 
 impl BatchDir {
     fn create(target: &Path, batch_id: &str) -> Result<BatchDir, Error> {
-        let crate::output::Staging {
-            parent,
-            parent_path,
-            final_name,
-            staging_name,
-            staging,
-            lock,
-        } = crate::output::Staging::create(target, batch_id)?;
-        let staging_path = parent_path.join(&staging_name);
+        let staging = crate::output::Staging::create(target, batch_id)?;
         let passed = staging
+            .dir
             .create(PASSED_FILE)
-            .map_err(|e| Error::io(staging_path.join(PASSED_FILE), e))?;
+            .map_err(|e| Error::io(staging.path.join(PASSED_FILE), e))?;
         Ok(BatchDir {
-            target: target.to_owned(),
-            parent,
-            final_name,
-            staging_name,
             staging,
             passed: std::io::BufWriter::with_capacity(64 * 1024, passed),
-            staging_path,
-            _lock: lock,
         })
     }
 
     /// Where hook `name`'s output directory goes while the batch is staged.
     fn staged(&self, name: &str) -> PathBuf {
-        self.staging_path.join(name)
+        self.staging.path.join(name)
     }
 
     fn write_passed(&mut self, ids: &[String]) -> Result<(), Error> {
@@ -1202,40 +1199,21 @@ impl BatchDir {
             line.extend_from_slice(b"}\n");
             self.passed
                 .write_all(&line)
-                .map_err(|e| Error::io(self.staging_path.join(PASSED_FILE), e))?;
+                .map_err(|e| Error::io(self.staging.path.join(PASSED_FILE), e))?;
         }
         Ok(())
     }
 
     /// Writes `batch.json` and makes the directory visible at its target.
     fn finish(self, summary: &BatchSummary) -> Result<PathBuf, Error> {
-        let io = |name: &str| {
-            let path = self.staging_path.join(name);
-            move |e| Error::io(path, e)
-        };
-        let passed = self
-            .passed
+        self.passed
             .into_inner()
             .map_err(|e| e.into_error())
-            .map_err(io(PASSED_FILE))?;
-        passed.sync_all().map_err(io(PASSED_FILE))?;
+            .and_then(|file| file.sync_all())
+            .map_err(|e| Error::io(self.staging.path.join(PASSED_FILE), e))?;
         let mut json = serde_json::to_vec_pretty(summary).expect("a batch summary serializes");
         json.push(b'\n');
-        let mut file = self.staging.create(BATCH_FILE).map_err(io(BATCH_FILE))?;
-        file.write_all(&json).map_err(io(BATCH_FILE))?;
-        file.sync_all().map_err(io(BATCH_FILE))?;
-        self.staging
-            .open(".")
-            .and_then(|d| d.sync_all())
-            .map_err(io("."))?;
-        self.parent
-            .rename(&self.staging_name, &self.parent, &self.final_name)
-            .map_err(|e| Error::io(&self.target, e))?;
-        self.parent
-            .open(".")
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(&self.target, e))?;
-        Ok(self.target)
+        self.staging.publish(BATCH_FILE, &json)
     }
 }
 
@@ -1276,10 +1254,14 @@ impl Driver {
                 break Ended::Cancelled;
             }
             let chunk_size = prepared.knobs.chunk_size;
-            let chunk = match prepared.feeder.next_chunk(chunk_size).await {
+            let chunk = match prepared
+                .feeder
+                .next_chunk(chunk_size, &shared.cancelled)
+                .await
+            {
                 Ok(chunk) if chunk.is_empty() => break Ended::Completed,
                 Ok(chunk) => Arc::new(chunk),
-                Err(error) => break Ended::Failed(error.to_string()),
+                Err(error) => break Ended::from(Err(error)),
             };
             let verdicts = match run_lanes(&hookhost, &shared, &mut prepared, &chunk).await {
                 Ok(verdicts) => verdicts,
@@ -1501,7 +1483,7 @@ async fn finish(
                 dir,
             });
         }
-        let out_dir = dir.as_ref().map(|d| absolute(&d.target));
+        let out_dir = dir.as_ref().map(|d| absolute(d.staging.target()));
         for hook in &mut hooks {
             hook.dir = out_dir.as_ref().map(|d| d.join(&hook.name));
         }

@@ -412,9 +412,20 @@ impl RecordChecker {
     pub(crate) fn check(&mut self, record: Record) -> InputItem {
         self.records += 1;
         let line = self.records;
+        // The metadata is rendered once: for the guest, and inside the line that is digested
+        // (the line is what `serde_json` writes for `Record`: members in field order, no
+        // `size_hint_mb` when there is none).
+        let metadata = record.metadata.to_string();
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &record).expect("records serialize");
-        self.line.push(b'\n');
+        self.line.extend_from_slice(b"{\"id\":");
+        serde_json::to_writer(&mut self.line, &record.id).expect("strings serialize");
+        self.line.extend_from_slice(b",\"metadata\":");
+        self.line.extend_from_slice(metadata.as_bytes());
+        if let Some(mb) = record.size_hint_mb {
+            self.line.extend_from_slice(b",\"size_hint_mb\":");
+            serde_json::to_writer(&mut self.line, &mb).expect("numbers serialize");
+        }
+        self.line.extend_from_slice(b"}\n");
         self.hasher.update(&self.line);
         self.bytes += self.line.len() as u64;
         let invalid = |id: Option<String>, reason: String| InputItem::Invalid { line, id, reason };
@@ -434,7 +445,6 @@ impl RecordChecker {
             let reason = format!("duplicate id (first at position {first})");
             return invalid(Some(record.id), reason);
         }
-        let metadata = record.metadata.to_string();
         let files = self.files.as_ref();
         match pending_record(record.id, metadata, record.size_hint_mb, files) {
             Ok(record) => InputItem::Record { line, record },

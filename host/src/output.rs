@@ -30,13 +30,7 @@ pub const RUN_FILE: &str = "run.json";
 /// An output directory being written.
 #[derive(Debug)]
 pub struct OutputDir {
-    target: PathBuf,
-    parent: Dir,
-    final_name: String,
-    staging_name: String,
-    staging: Dir,
-    /// Held while the run writes: it tells a live staging directory from a dead one.
-    _lock: std::fs::File,
+    staging: Staging,
     features: HashedFile,
     rejections: HashedFile,
     errors: HashedFile,
@@ -47,18 +41,12 @@ impl OutputDir {
     /// Starts writing the output of run `run_id` for directory `target`, which must not exist
     /// or be empty. Missing parent directories are created.
     pub fn create(target: &Path, run_id: &str) -> Result<OutputDir, Error> {
-        let Staging {
-            parent,
-            parent_path,
-            final_name,
-            staging_name,
-            staging,
-            lock,
-        } = Staging::create(target, run_id)?;
+        let staging = Staging::create(target, run_id)?;
         let open = |name: &str| -> Result<HashedFile, Error> {
             let file = staging
+                .dir
                 .create(name)
-                .map_err(|e| Error::io(parent_path.join(&staging_name).join(name), e))?;
+                .map_err(|e| Error::io(staging.path.join(name), e))?;
             Ok(HashedFile::new(file))
         };
         Ok(OutputDir {
@@ -66,12 +54,7 @@ impl OutputDir {
             rejections: open(REJECTIONS_FILE)?,
             errors: open(ERRORS_FILE)?,
             logs: open(LOGS_FILE)?,
-            target: target.to_owned(),
-            parent,
-            final_name,
-            staging_name,
             staging,
-            _lock: lock,
         })
     }
 
@@ -150,50 +133,35 @@ impl OutputDir {
             (ERRORS_FILE, self.errors),
             (LOGS_FILE, self.logs),
         ] {
-            let summary = file.finish().map_err(|e| {
-                Error::io(self.target.with_file_name(&self.staging_name).join(name), e)
-            })?;
+            let summary = file
+                .finish()
+                .map_err(|e| Error::io(self.staging.path.join(name), e))?;
             record.outputs.insert(name.to_owned(), summary);
         }
-        let staging_path = self.target.with_file_name(&self.staging_name);
-        let io = |name: &str| {
-            let path = staging_path.join(name);
-            move |e| Error::io(path, e)
-        };
         let mut json = serde_json::to_vec_pretty(record).expect("a run record serializes");
         json.push(b'\n');
-        let mut run_file = self.staging.create(RUN_FILE).map_err(io(RUN_FILE))?;
-        run_file.write_all(&json).map_err(io(RUN_FILE))?;
-        run_file.sync_all().map_err(io(RUN_FILE))?;
-        sync_dir(&self.staging).map_err(io("."))?;
-        self.parent
-            .rename(&self.staging_name, &self.parent, &self.final_name)
-            .map_err(|e| {
-                if self.parent.read_dir(&self.final_name).is_ok() {
-                    Error::OutputExists {
-                        path: self.target.clone(),
-                    }
-                } else {
-                    Error::io(&self.target, e)
-                }
-            })?;
-        sync_dir(&self.parent).map_err(|e| Error::io(&self.target, e))?;
-        Ok(self.target)
+        self.staging.publish(RUN_FILE, &json)
     }
 
     fn io_error(&self, name: &str, e: std::io::Error) -> Error {
-        Error::io(self.target.with_file_name(&self.staging_name).join(name), e)
+        Error::io(self.staging.path.join(name), e)
     }
 }
 
-/// A new staging directory beside an output target, locked for as long as it is written.
+/// A new staging directory beside an output target, locked for as long as it is written,
+/// and made visible at the target in one step by [`Staging::publish`].
+#[derive(Debug)]
 pub(crate) struct Staging {
-    pub parent: Dir,
-    pub parent_path: PathBuf,
-    pub final_name: String,
-    pub staging_name: String,
-    pub staging: Dir,
-    pub lock: std::fs::File,
+    target: PathBuf,
+    parent: Dir,
+    final_name: String,
+    staging_name: String,
+    /// The staging directory's path, for error messages and nested outputs.
+    pub path: PathBuf,
+    /// The staging directory.
+    pub dir: Dir,
+    /// Held while the output is written: it tells a live staging directory from a dead one.
+    _lock: std::fs::File,
 }
 
 impl Staging {
@@ -230,16 +198,49 @@ impl Staging {
         let staging_name = format!(".{final_name}.partial-{id}");
         let io = |e| Error::io(parent_path.join(&staging_name), e);
         parent.create_dir(&staging_name).map_err(io)?;
-        let staging = parent.open_dir(&staging_name).map_err(io)?;
-        let lock = lock_staging(&staging).map_err(io)?;
+        let dir = parent.open_dir(&staging_name).map_err(io)?;
+        let lock = lock_staging(&dir).map_err(io)?;
         Ok(Staging {
+            target: target.to_owned(),
+            path: parent_path.join(&staging_name),
             parent,
-            parent_path,
             final_name,
             staging_name,
-            staging,
-            lock,
+            dir,
+            _lock: lock,
         })
+    }
+
+    /// The directory this output becomes.
+    pub(crate) fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Writes `last` as file `name` (the record of what the directory holds, so it goes in
+    /// last), fsyncs it and the staging directory, renames the directory to its target in one
+    /// step and fsyncs the parent. Returns the target.
+    pub(crate) fn publish(self, name: &str, last: &[u8]) -> Result<PathBuf, Error> {
+        let io = |name: &str| {
+            let path = self.path.join(name);
+            move |e| Error::io(path, e)
+        };
+        let mut file = self.dir.create(name).map_err(io(name))?;
+        file.write_all(last).map_err(io(name))?;
+        file.sync_all().map_err(io(name))?;
+        sync_dir(&self.dir).map_err(io("."))?;
+        self.parent
+            .rename(&self.staging_name, &self.parent, &self.final_name)
+            .map_err(|e| {
+                if self.parent.read_dir(&self.final_name).is_ok() {
+                    Error::OutputExists {
+                        path: self.target.clone(),
+                    }
+                } else {
+                    Error::io(&self.target, e)
+                }
+            })?;
+        sync_dir(&self.parent).map_err(|e| Error::io(&self.target, e))?;
+        Ok(self.target)
     }
 }
 
