@@ -191,7 +191,7 @@ fn inspect_prints_the_contract_as_text_and_json() {
     let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(json["size"], bytes.len());
-    assert_eq!(json["digest"], hookhost::contract::sha256_digest(&bytes));
+    assert_eq!(json["digest"], hookhost::digest::sha256_digest(&bytes));
     assert_eq!(json["contract"]["cardinality"], "one");
     assert_eq!(json["contract"]["columns"][2]["type"], "number");
 }

@@ -526,7 +526,7 @@ async fn a_directory_batch_writes_what_memory_keeps_and_what_host_run_writes() {
         assert_eq!(memory.run.input, dir.run.input);
         assert_eq!(
             memory.run.input.sha256,
-            hookhost::contract::hex(&<sha2::Sha256 as sha2::Digest>::digest(&jsonl))
+            hookhost::digest::hex(&<sha2::Sha256 as sha2::Digest>::digest(&jsonl))
         );
         let rows: Vec<FeatureRow> = std::fs::read_to_string(hook_dir.join("features.jsonl"))
             .unwrap()

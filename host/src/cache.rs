@@ -38,8 +38,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::digest::{hex_of, raw_sha256};
 use crate::error::Error;
-use crate::registry::hex_of;
 
 /// The cache's directory under a registry root; the CLI caches compiled code there.
 pub const CODE_CACHE_DIR: &str = "cache/code";
@@ -53,9 +53,6 @@ pub const HEADER_BYTES: usize = 8 + 4 + 32 + 32 + 8 + 32;
 /// components are capped at [`DEFAULT_MAX_COMPONENT_BYTES`](crate::component::DEFAULT_MAX_COMPONENT_BYTES)
 /// by default; a header announcing more than this is refused before anything is read.
 pub const MAX_PAYLOAD_BYTES: u64 = 1 << 30;
-/// How old a temporary entry must be before opening the cache removes it: a process that
-/// crashed mid-write leaves one behind; one still being written is far younger.
-pub use crate::registry::STALE_TEMP_AGE;
 
 /// Compiled components on disk, keyed by digest and engine fingerprint. `Send + Sync`.
 #[derive(Debug)]
@@ -73,7 +70,7 @@ enum Unusable {
 
 impl CodeCache {
     /// Opens (creating if needed) the cache at `path`, and removes temporary files older than
-    /// [`STALE_TEMP_AGE`] left by interrupted writes.
+    /// [`STALE_TEMP_AGE`](crate::fsutil::STALE_TEMP_AGE) left by interrupted writes.
     pub fn open(path: &Path) -> Result<CodeCache, Error> {
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
         let dir = Dir::open_ambient_dir(path, cap_std::ambient_authority())
@@ -149,7 +146,7 @@ impl CodeCache {
             file.write_all(code)?;
             file.sync_all()?;
             dir.rename(&temp, dir, file_name)?;
-            dir.open(".")?.sync_all()
+            crate::fsutil::sync_dir(dir)
         };
         let dir = self
             .dir
@@ -188,14 +185,14 @@ impl CodeCache {
         Ok(bytes)
     }
 
-    /// Removes temporary files older than [`STALE_TEMP_AGE`]. Best effort.
+    /// Removes temporary files older than [`STALE_TEMP_AGE`](crate::fsutil::STALE_TEMP_AGE). Best effort.
     fn remove_stale_temps(&self) {
         let Ok(dirs) = self.dir.entries() else {
             return;
         };
         for sub in dirs.flatten() {
             if let Ok(dir) = sub.open_dir() {
-                crate::registry::remove_stale_temps(&dir, "cache entry");
+                crate::fsutil::remove_stale_temps(&dir, "cache entry");
             }
         }
     }
@@ -280,13 +277,13 @@ fn check_entry(bytes: &[u8], digest: &str, fingerprint: &str) -> Result<(), Stri
     if Some(header.digest) != raw_sha256(digest) {
         return Err(format!(
             "it holds the code of another component (sha256:{})",
-            crate::contract::hex(&header.digest)
+            crate::digest::hex(&header.digest)
         ));
     }
     if Some(header.fingerprint) != raw_sha256(fingerprint) {
         return Err(format!(
             "stale: compiled by another engine configuration (sha256:{})",
-            crate::contract::hex(&header.fingerprint)
+            crate::digest::hex(&header.fingerprint)
         ));
     }
     let payload = &bytes[HEADER_BYTES..];
@@ -308,20 +305,11 @@ fn entry_name<'a>(digest: &'a str, fingerprint: &'a str) -> Option<(&'a str, &'a
     Some((hex_of(fingerprint)?, hex_of(digest)?))
 }
 
-/// The 32 bytes of a `sha256:<hex>` digest.
-fn raw_sha256(digest: &str) -> Option<[u8; 32]> {
-    let hex = hex_of(digest)?;
-    let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::contract::sha256_digest;
+    use crate::digest::sha256_digest;
+    use crate::fsutil::STALE_TEMP_AGE;
 
     fn engine() -> Engine {
         Engine::default()
@@ -426,7 +414,7 @@ mod tests {
         assert!(cache.entry_path(&good, "md5:abc").is_none());
         assert!(cache.store("sha256:..", &good, b"code").is_err());
         assert_eq!(
-            raw_sha256(&good).map(|raw| crate::contract::hex(&raw)),
+            raw_sha256(&good).map(|raw| crate::digest::hex(&raw)),
             hex_of(&good).map(str::to_owned)
         );
     }

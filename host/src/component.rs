@@ -42,7 +42,8 @@ use wasmtime::{
 
 use crate::bindings::HookPre;
 use crate::cache::CodeCache;
-use crate::contract::{Contract, hex, sha256_digest};
+use crate::contract::Contract;
+use crate::digest::{hex, sha256_digest};
 use crate::error::Error;
 use crate::limits::{Ceilings, Limits};
 use crate::sandbox::{

@@ -8,8 +8,8 @@
 use std::collections::HashSet;
 use std::io::{self, Write};
 
+use crate::digest::sha256_digest;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::bindings;
 
@@ -260,22 +260,6 @@ impl From<bindings::Contract> for Contract {
                 .collect(),
         }
     }
-}
-
-/// `sha256:<64 lowercase hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
-
-/// Lowercase hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 fn check_name(what: &str, name: &str, max: usize) -> Result<(), InvalidContract> {

@@ -71,7 +71,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::{Semaphore, watch};
 
 use crate::component::{HookComponent, Host, HostConfig};
-use crate::contract::{hex, sha256_digest};
+use crate::config::canonical_config;
+use crate::digest::{hex, sha256_digest};
 use crate::error::Error;
 pub use crate::input::Record;
 use crate::input::{FilesRoot, InputReader, RecordChecker};
@@ -81,9 +82,9 @@ pub use crate::outcome::{ErrorRow, FeatureRow, Outcomes, Rejection};
 use crate::output::OutputDir;
 use crate::provenance::{Counts, InputRecord, RunRecord, RunStatus, now_rfc3339};
 use crate::registry::{
-    BatchRecorded, BatchRun, NewBatch, Registry, Release, StoredBatch, check_hook_name,
+    BatchRecorded, NewBatch, Registry, Release, RunEntry, StoredBatch, check_hook_name,
 };
-use crate::run::{Input, canonical_config, open_input, read_chunk};
+use crate::run::{Input, open_input, read_chunk};
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
 
 /// The ids that passed every hook of a batch, one `{"id": …}` per line, in input order.
@@ -1483,7 +1484,9 @@ async fn finish(
                 dir,
             });
         }
-        let out_dir = dir.as_ref().map(|d| absolute(d.staging.target()));
+        let out_dir = dir
+            .as_ref()
+            .map(|d| crate::fsutil::absolute(d.staging.target()));
         for hook in &mut hooks {
             hook.dir = out_dir.as_ref().map(|d| d.join(&hook.name));
         }
@@ -1539,12 +1542,12 @@ async fn finish(
             .iter()
             .map(|h| h.dir.as_ref().map(|d| d.display().to_string()))
             .collect();
-        let runs: Vec<BatchRun<'_>> = result
+        let runs: Vec<RunEntry<'_>> = result
             .hooks
             .iter()
             .zip(&configs)
             .zip(&out_dirs)
-            .map(|((hook, config), out_dir)| BatchRun {
+            .map(|((hook, config), out_dir)| RunEntry {
                 record: &hook.run,
                 config,
                 out_dir: out_dir.as_deref(),
@@ -1578,10 +1581,6 @@ async fn finish(
             hookhost.read_back(stored).await
         }
     }
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Runs blocking work (guest code, files, the registry) off the runtime's worker threads.

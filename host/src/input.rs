@@ -16,10 +16,9 @@ use serde_json::value::RawValue;
 use sha2::{Digest as _, Sha256};
 
 use crate::bindings;
-use crate::contract::hex;
+use crate::digest::hex;
 use crate::error::Error;
 use crate::provenance::InputRecord;
-use crate::runner::PendingRecord;
 use crate::sandbox::FILES_GUEST_ROOT;
 
 /// The longest input line accepted, in bytes.
@@ -44,6 +43,16 @@ pub enum InputItem {
         /// Why the line was refused.
         reason: String,
     },
+}
+
+/// One record ready to run, with the files directory it may read, if any.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    /// The record as the guest receives it.
+    pub record: bindings::Record,
+    /// The host directory holding the record's files, shown to the guest at
+    /// `record.files_dir`.
+    pub files_host_dir: Option<std::path::PathBuf>,
 }
 
 /// Where records' files live: the regular files of record `<id>` are under `<root>/<id>/`.

@@ -14,18 +14,18 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crate::component::{HOST_VERSION, HookComponent, WASMTIME_VERSION};
-use crate::contract::sha256_digest;
+use crate::config::canonical_config;
+use crate::digest::sha256_digest;
 use crate::error::{Error, RecordError};
-use crate::input::InputItem;
+use crate::input::{InputItem, PendingRecord};
 use crate::limits::{Limits, format_size};
 use crate::outcome::{ErrorRow, Outcomes};
 use crate::output::OutputDir;
 use crate::provenance::{
     Counts, HookRef, HostInfo, InputRecord, LimitsRecord, RunRecord, RunStatus, now_rfc3339,
 };
-use crate::run::canonical_config;
 use crate::runner::{
-    BatchRunner, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, PendingRecord, RecordOutcome, RunnerSettings,
+    BatchRunner, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, RecordOutcome, RunnerSettings,
 };
 
 /// What every lane of a batch shares.

@@ -55,10 +55,13 @@
 pub mod bindings;
 pub mod cache;
 pub mod component;
+pub mod config;
 pub mod contract;
+pub mod digest;
 pub mod embed;
 pub mod error;
 pub mod evolution;
+pub mod fsutil;
 pub mod input;
 mod lane;
 pub mod limits;

@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use cap_std::fs::{Dir, File};
 use sha2::{Digest as _, Sha256};
 
-use crate::contract::{Contract, hex};
+use crate::contract::Contract;
+use crate::digest::hex;
 use crate::error::{Error, RecordError};
+use crate::fsutil::sync_dir;
 use crate::provenance::{OutputFile, RunRecord};
 
 /// The feature rows file.
@@ -284,12 +286,6 @@ pub(crate) fn remove_dead_staging(parent: &Dir, name: &str) {
     }
 }
 
-/// Fsyncs a directory, so the names in it (a renamed file, a new entry) survive a crash.
-/// cap-std's own handle may not allow `fsync`, so the directory is opened again for reading.
-fn sync_dir(dir: &Dir) -> std::io::Result<()> {
-    dir.open(".")?.sync_all()
-}
-
 /// `{"id":<id>`: how every output line starts.
 fn id_member(id: &str) -> Vec<u8> {
     let mut head = b"{\"id\":".to_vec();
@@ -468,7 +464,7 @@ mod tests {
             let stripped = read("one", name).replace(",\"run_id\":\"run-1\"", "");
             assert_eq!(
                 a.content_sha256,
-                crate::contract::hex(&Sha256::digest(stripped))
+                crate::digest::hex(&Sha256::digest(stripped))
             );
         }
     }

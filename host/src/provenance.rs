@@ -153,6 +153,74 @@ pub struct HostInfo {
     pub engine: String,
 }
 
+/// A batch's runs, to record at once with [`Recorder::record_batch`].
+#[derive(Debug, Clone, Copy)]
+pub struct NewBatch<'a> {
+    /// The batch's id: unique among recorded batches.
+    pub batch_id: &'a str,
+    /// The idempotency key the batch was begun with. `None`: its runs are recorded but the
+    /// batch is not, and nothing can find it by key.
+    pub idempotency_key: Option<&'a str>,
+    /// `sha256:` digest identifying the releases the batch resolved (its snapshot); the same
+    /// key for another snapshot is another batch.
+    pub snapshot_digest: &'a str,
+    /// Its runs, in the order their ids are kept.
+    pub runs: &'a [RunEntry<'a>],
+    /// What the embedder keeps about the batch, stored as given and not read by the registry.
+    pub summary: &'a serde_json::Value,
+}
+
+/// One run to record: on its own, or as one of a batch's runs.
+#[derive(Debug, Clone, Copy)]
+pub struct RunEntry<'a> {
+    /// The provenance record, as written to `run.json`.
+    pub record: &'a RunRecord,
+    /// The config it ran with, as canonical JSON.
+    pub config: &'a str,
+    /// The output directory it wrote, when it is kept.
+    pub out_dir: Option<&'a str>,
+}
+
+/// What [`Recorder::record_batch`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum BatchRecorded {
+    /// Every run was recorded, and the batch too when it had an idempotency key.
+    Recorded,
+    /// The key and snapshot were already taken by another batch, returned here; nothing of
+    /// this one was recorded.
+    Existing(StoredBatch),
+}
+
+/// A batch as the registry keeps it (only batches begun with an idempotency key are kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredBatch {
+    /// The batch's id.
+    pub batch_id: String,
+    /// The key it was begun with; with `snapshot_digest`, unique among batches.
+    pub idempotency_key: String,
+    /// The digest of the releases it resolved.
+    pub snapshot_digest: String,
+    /// Its runs' ids, in the order it gave them; each is a recorded run.
+    pub run_ids: Vec<String>,
+    /// What the embedder kept about it, exactly as given.
+    pub summary: serde_json::Value,
+    /// When the registry recorded it and its runs (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// Where finished runs are recorded: what the execution layer calls when a run (or a batch of
+/// runs) ends, whatever its status. The registry implements it; running code never needs to
+/// know which registry, or whether there is one.
+pub trait Recorder: Send + Sync + std::fmt::Debug {
+    /// Appends one run. A run id already recorded is refused.
+    fn record_run(&self, run: RunEntry<'_>) -> Result<(), crate::error::Error>;
+
+    /// Records a batch's runs, and the batch itself when it has an idempotency key, at once:
+    /// afterwards all of them are recorded or none is. When the key was already recorded for
+    /// the same snapshot, nothing is written and that batch is returned.
+    fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, crate::error::Error>;
+}
+
 /// Now, as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
@@ -172,10 +240,10 @@ pub(crate) fn sample_record(run_id: &str) -> RunRecord {
         hook: HookRef {
             name: None,
             version: None,
-            digest: crate::contract::sha256_digest(b"a"),
+            digest: crate::digest::sha256_digest(b"a"),
         },
         contract_digest: "sha256:00".into(),
-        config_digest: crate::contract::sha256_digest(b"{}"),
+        config_digest: crate::digest::sha256_digest(b"{}"),
         limits: LimitsRecord {
             fuel_per_record: 1,
             memory_bytes: 1,

@@ -21,7 +21,7 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::component::Host;
-use crate::contract::{hex, sha256_digest};
+use crate::digest::{hex, sha256_digest};
 use crate::error::Error;
 use crate::limits::Limits;
 use crate::provenance::{RunRecord, RunStatus};

@@ -228,12 +228,3 @@ pub(crate) fn read_chunk<R: BufRead>(
     }
     Ok(chunk)
 }
-
-/// Checks that the config is JSON and renders it canonically (sorted keys, no spaces), so the
-/// same config always has the same digest.
-pub fn canonical_config(config: Option<&str>) -> Result<String, Error> {
-    let text = config.unwrap_or("{}");
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))?;
-    Ok(value.to_string())
-}

@@ -23,6 +23,7 @@ use crate::bindings::{self, Outcome};
 use crate::component::HookComponent;
 use crate::contract::{CheckedRows, Violation};
 use crate::error::{Error, RecordError};
+use crate::input::PendingRecord;
 use crate::limits::Limits;
 use crate::sandbox::{self, OutputCapture, SandboxSpec, SandboxState, Stop};
 
@@ -52,16 +53,6 @@ pub struct RunnerSettings {
     pub max_log_bytes: u64,
     /// Set to stop the run: in-flight guest code stops within one epoch tick.
     pub cancel: Arc<AtomicBool>,
-}
-
-/// One record ready to run, with the files directory it may read, if any.
-#[derive(Debug, Clone)]
-pub struct PendingRecord {
-    /// The record as the guest receives it.
-    pub record: bindings::Record,
-    /// The host directory holding the record's files, shown to the guest at
-    /// `record.files_dir`.
-    pub files_host_dir: Option<std::path::PathBuf>,
 }
 
 /// What happened to one record.

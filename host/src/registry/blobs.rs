@@ -11,37 +11,12 @@ use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
 
-use crate::contract::sha256_digest;
+use crate::digest::{hex_of, sha256_digest};
 use crate::error::Error;
+use crate::fsutil::{remove_stale_temps, sync_dir};
 
 /// The store's directory under the registry root.
 pub const BLOBS_DIR: &str = "blobs/sha256";
-
-/// How old a temporary blob file must be before opening the store removes it. A publisher
-/// that crashed mid-write leaves one behind; one still being written is far younger.
-pub const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Removes the `.tmp-*` files in `dir` older than [`STALE_TEMP_AGE`]: what interrupted
-/// write-aside-and-rename steps left (blobs, compiled code). Best effort: a file that cannot
-/// be read or removed is left for next time. `what` names them in the log.
-pub(crate) fn remove_stale_temps(dir: &Dir, what: &str) {
-    let Ok(entries) = dir.entries() else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|n| n.starts_with(".tmp-")) else {
-            continue;
-        };
-        let age = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(|t| t.into_std().elapsed().unwrap_or_default());
-        if age.is_ok_and(|age| age >= STALE_TEMP_AGE) && dir.remove_file(name).is_ok() {
-            tracing::info!(file = name, "removed a stale temporary {what}");
-        }
-    }
-}
 
 /// Content-addressed component bytes.
 #[derive(Debug)]
@@ -95,7 +70,7 @@ impl BlobStore {
             file.write_all(bytes)?;
             file.sync_all()?;
             self.dir.rename(&temp, &self.dir, hex)?;
-            self.dir.open(".")?.sync_all()
+            sync_dir(&self.dir)
         };
         if let Err(e) = write() {
             let _ = self.dir.remove_file(&temp);
@@ -136,15 +111,10 @@ impl BlobStore {
     }
 }
 
-/// The 64 lowercase hex digits of a `sha256:<hex>` digest, or `None` if it is not one.
-pub fn hex_of(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::STALE_TEMP_AGE;
 
     #[test]
     fn put_then_get_round_trips_and_is_idempotent() {

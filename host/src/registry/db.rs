@@ -353,7 +353,7 @@ impl Db {
                 contract_json,
                 new.contract.digest(),
                 new.config,
-                crate::contract::sha256_digest(new.config.as_bytes()),
+                crate::digest::sha256_digest(new.config.as_bytes()),
                 new.limits.fuel_per_record as i64,
                 new.limits.memory_bytes as i64,
                 new.limits.timeout_ms as i64,

@@ -48,17 +48,18 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-pub(crate) use self::blobs::remove_stale_temps;
-pub use self::blobs::{BLOBS_DIR, BlobStore, STALE_TEMP_AGE, hex_of};
+pub use self::blobs::{BLOBS_DIR, BlobStore};
 pub use self::db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 use self::db::{Db, Lookup, Missing, NewRelease};
 use crate::component::{HookComponent, Host};
+use crate::config::canonical_config;
 use crate::contract::Contract;
 use crate::error::Error;
 use crate::evolution::Evolution;
 use crate::limits::{DEFAULT_FUEL_PER_RECORD, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, Limits};
 use crate::provenance::RunRecord;
-use crate::run::{Progress, RunRequest, canonical_config, run_to_dir};
+pub use crate::provenance::{BatchRecorded, NewBatch, Recorder, RunEntry, StoredBatch};
+use crate::run::{Progress, RunRequest, run_to_dir};
 
 /// The registry root used when none is given: `.hookhost` in the working directory.
 pub const DEFAULT_ROOT: &str = ".hookhost";
@@ -184,61 +185,6 @@ pub struct StoredRun {
     /// The output directory it wrote, when there was one to keep.
     pub out_dir: Option<String>,
     /// When the registry recorded it (RFC 3339).
-    pub recorded_at: String,
-}
-
-/// A batch's runs, to record at once with [`Registry::record_batch`].
-#[derive(Debug, Clone, Copy)]
-pub struct NewBatch<'a> {
-    /// The batch's id: unique among recorded batches.
-    pub batch_id: &'a str,
-    /// The idempotency key the batch was begun with. `None`: its runs are recorded but the
-    /// batch is not, and nothing can find it by key.
-    pub idempotency_key: Option<&'a str>,
-    /// `sha256:` digest identifying the releases the batch resolved (its snapshot); the same
-    /// key for another snapshot is another batch.
-    pub snapshot_digest: &'a str,
-    /// Its runs, in the order their ids are kept.
-    pub runs: &'a [BatchRun<'a>],
-    /// What the embedder keeps about the batch, stored as given and not read by the registry.
-    pub summary: &'a serde_json::Value,
-}
-
-/// One run of a batch: what [`Registry::run`] would record for it.
-#[derive(Debug, Clone, Copy)]
-pub struct BatchRun<'a> {
-    /// The provenance record, as written to `run.json`.
-    pub record: &'a RunRecord,
-    /// The config it ran with, as canonical JSON.
-    pub config: &'a str,
-    /// The output directory it wrote, when it is kept.
-    pub out_dir: Option<&'a str>,
-}
-
-/// What [`Registry::record_batch`] did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum BatchRecorded {
-    /// Every run was recorded, and the batch too when it had an idempotency key.
-    Recorded,
-    /// The key and snapshot were already taken by another batch, returned here; nothing of
-    /// this one was recorded.
-    Existing(StoredBatch),
-}
-
-/// A batch as the registry keeps it (only batches begun with an idempotency key are kept).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredBatch {
-    /// The batch's id.
-    pub batch_id: String,
-    /// The key it was begun with; with `snapshot_digest`, unique among batches.
-    pub idempotency_key: String,
-    /// The digest of the releases it resolved.
-    pub snapshot_digest: String,
-    /// Its runs' ids, in the order it gave them; each is a recorded run.
-    pub run_ids: Vec<String>,
-    /// What the embedder kept about it, exactly as given.
-    pub summary: serde_json::Value,
-    /// When the registry recorded it and its runs (RFC 3339).
     pub recorded_at: String,
 }
 
@@ -512,7 +458,7 @@ impl Registry {
         keep_out_dir: bool,
     ) -> Result<RunRecord, Error> {
         let config = canonical_config(request.config.as_deref())?;
-        let out_dir = absolute(&request.out);
+        let out_dir = crate::fsutil::absolute(&request.out);
         let record = run_to_dir(request, progress)?;
         let out_dir = keep_out_dir.then(|| out_dir.display().to_string());
         self.db()
@@ -590,6 +536,16 @@ impl Registry {
     }
 }
 
+impl Recorder for Registry {
+    fn record_run(&self, run: RunEntry<'_>) -> Result<(), Error> {
+        self.db().record_run(run.record, run.config, run.out_dir)
+    }
+
+    fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {
+        Registry::record_batch(self, batch)
+    }
+}
+
 impl RunRequest {
     /// A request to run `release` (loaded as `hook`) with its config and limits.
     pub fn for_release(
@@ -604,10 +560,6 @@ impl RunRequest {
         request.limits = release.limits.to_limits();
         request
     }
-}
-
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
 /// Checks a hook name against `^[a-z][a-z0-9_]{0,39}$`.

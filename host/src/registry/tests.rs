@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::db::{Db, NewRelease, SCHEMA_VERSION};
 use super::*;
-use crate::contract::{Cardinality, Column, ColumnType, sha256_digest, test_column as column};
+use crate::contract::{Cardinality, Column, ColumnType, test_column as column};
+use crate::digest::sha256_digest;
 use crate::evolution::ContractChange;
 use crate::provenance::sample_record;
 
@@ -550,12 +551,12 @@ fn a_batch_records_its_runs_and_itself_in_one_transaction() {
         run_record(&run_id(2), Some(("b", 3))),
     ];
     let runs = [
-        BatchRun {
+        RunEntry {
             record: &records[0],
             config: "{}",
             out_dir: Some("/out/a"),
         },
-        BatchRun {
+        RunEntry {
             record: &records[1],
             config: r#"{"x":1}"#,
             out_dir: None,
@@ -601,7 +602,7 @@ fn a_batch_records_its_runs_and_itself_in_one_transaction() {
     // A batch one of whose runs cannot be recorded (its id is taken) records nothing at all.
     let fresh = run_record(&run_id(3), None);
     let clashing = [
-        BatchRun {
+        RunEntry {
             record: &fresh,
             config: "{}",
             out_dir: None,
@@ -640,9 +641,9 @@ fn the_same_key_and_snapshot_returns_the_earlier_batch_and_records_nothing() {
     let registry = Registry::open(root.path()).unwrap();
     let summary = serde_json::json!({"n": 1});
     let batch = |batch_id, snapshot_digest, records: &[RunRecord]| {
-        let runs: Vec<BatchRun<'_>> = records
+        let runs: Vec<RunEntry<'_>> = records
             .iter()
-            .map(|record| BatchRun {
+            .map(|record| RunEntry {
                 record,
                 config: "{}",
                 out_dir: None,
@@ -699,7 +700,7 @@ fn a_batch_without_a_key_records_its_runs_only() {
     let root = tempfile::tempdir().unwrap();
     let registry = Registry::open(root.path()).unwrap();
     let record = run_record(&run_id(1), Some(("a", 1)));
-    let runs = [BatchRun {
+    let runs = [RunEntry {
         record: &record,
         config: "{}",
         out_dir: None,
