@@ -101,7 +101,7 @@ impl ReplayReport {
 /// use hookhost::replay::{replay, ReplayRequest};
 ///
 /// let host = Host::new(HostConfig::default())?;
-/// let registry = Registry::open(".hookhost")?;
+/// let registry = std::sync::Arc::new(Registry::open(".hookhost")?);
 /// let report = replay(&registry, &host, ReplayRequest::new("0193a1b2", "batch.jsonl"),
 ///     &mut |_| {})?;
 /// for difference in &report.differences {
@@ -110,7 +110,7 @@ impl ReplayReport {
 /// # Ok::<(), hookhost::Error>(())
 /// ```
 pub fn replay(
-    registry: &Registry,
+    registry: &Arc<Registry>,
     host: &Host,
     request: ReplayRequest,
     progress: &mut dyn FnMut(&Progress),
@@ -178,7 +178,9 @@ pub fn replay(
     };
     run.cancel = request.cancel.clone();
     run.replay_of = Some(original.run_id.clone());
-    let replayed = registry.run_recorded(run, progress, keep)?;
+    run.recorder = Some(registry.clone());
+    run.record_out_dir = keep;
+    let replayed = crate::run::run_to_dir(run, progress)?;
     let differences = compare(&original, &replayed);
     Ok(ReplayReport {
         original,

@@ -20,7 +20,8 @@ use crate::input::{FilesRoot, InputReader};
 use crate::lane::{BatchKnobs, Chunk, Lane, LanePlan, Sink};
 use crate::limits::Limits;
 use crate::output::OutputDir;
-use crate::provenance::{Counts, RunRecord};
+use crate::provenance::{Counts, Recorder, RunEntry, RunRecord};
+use crate::registry::Release;
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
 
 /// Where the batch comes from.
@@ -64,6 +65,12 @@ pub struct RunRequest {
     /// The most memory the cap may double to in this run, never above the host's ceiling.
     /// By default (`None`) the host's ceiling.
     pub memory_ceiling: Option<u64>,
+    /// Where the run is recorded when it ends, whatever its status (a registry). By default
+    /// none: the run leaves only its directory.
+    pub recorder: Option<Arc<dyn Recorder>>,
+    /// Whether the recorded run names its output directory (a replay's temporary directory is
+    /// not kept, so it is not named). By default `true`.
+    pub record_out_dir: bool,
 }
 
 impl RunRequest {
@@ -83,7 +90,23 @@ impl RunRequest {
             cancel: Arc::new(AtomicBool::new(false)),
             replay_of: None,
             memory_ceiling: None,
+            recorder: None,
+            record_out_dir: true,
         }
+    }
+
+    /// A request to run `release` (loaded as `hook`) with its config and limits.
+    pub fn for_release(
+        hook: HookComponent,
+        release: &Release,
+        input: Input,
+        out: impl Into<PathBuf>,
+    ) -> RunRequest {
+        let mut request = RunRequest::new(hook, input, out);
+        request.release = Some((release.hook.clone(), release.version));
+        request.config = Some(release.config.clone());
+        request.limits = release.limits.to_limits();
+        request
     }
 }
 
@@ -141,6 +164,11 @@ pub fn run_to_dir(
         &request.limits,
         &knobs,
     )?;
+    let config = plan.config_json().to_owned();
+    let recorder = request.recorder.clone();
+    let out_dir = request
+        .record_out_dir
+        .then(|| crate::fsutil::absolute(&request.out).display().to_string());
     let (reader, input_name) = open_input(&request.input)?;
     let files = request.files.as_deref().map(FilesRoot::open).transpose()?;
     let mut input = InputReader::new(reader, files);
@@ -161,7 +189,31 @@ pub fn run_to_dir(
         },
     );
     let (record, _) = lane.finish(ended.into(), input.summary())?;
+    if let Some(recorder) = &recorder {
+        record_run(recorder.as_ref(), &record, &config, out_dir.as_deref())?;
+    }
     Ok(record)
+}
+
+/// Hands a finished run to its recorder; a failure says the output is complete but unrecorded.
+fn record_run(
+    recorder: &dyn Recorder,
+    record: &RunRecord,
+    config: &str,
+    out_dir: Option<&str>,
+) -> Result<(), Error> {
+    let entry = RunEntry {
+        record,
+        config,
+        out_dir,
+    };
+    recorder
+        .record_run(entry)
+        .map_err(|error| Error::NotRecorded {
+            run_id: record.run_id.clone(),
+            out_dir: out_dir.map(str::to_owned),
+            source: Box::new(error),
+        })
 }
 
 /// Opens the batch for reading; also returns the name errors give it.

@@ -11,8 +11,8 @@
 //! - [`Registry::release`] resolves `name` or `name@version`; [`Registry::load`] reads the blob
 //!   (re-hashed: altered bytes are refused) and loads it; [`Registry::set_live`] moves the
 //!   pointer (a rollback is a move back; history never changes).
-//! - [`Registry::run`] runs a request and appends its provenance record, whatever its status;
-//!   [`Registry::runs`] and [`Registry::run_record`] read them back.
+//! - As a [`Recorder`], it appends the provenance record of every run handed to it, whatever
+//!   its status; [`Registry::runs`] and [`Registry::run_record`] read them back.
 //! - For embedders running a set of hooks per batch: [`Registry::resolve_all`] resolves the set
 //!   in one snapshot; [`Registry::record_batch`] records a batch's runs at once and, under an
 //!   idempotency key, the batch itself, which [`Registry::batch_by_key`] finds again.
@@ -23,7 +23,7 @@
 //! ```no_run
 //! use hookhost::{Host, HostConfig};
 //! use hookhost::registry::{PublishRequest, Registry};
-//! use hookhost::run::{Input, RunRequest};
+//! use hookhost::run::{Input, RunRequest, run_to_dir};
 //!
 //! let host = Host::new(HostConfig::default())?;
 //! let registry = Registry::open(".hookhost")?;
@@ -34,8 +34,10 @@
 //!
 //! let release = registry.release("text_stats", None)?; // the live release
 //! let hook = registry.load(&host, &release)?;
-//! let request = RunRequest::for_release(hook, &release, Input::File("batch.jsonl".into()), "out");
-//! let record = registry.run(request, &mut |_| {})?;
+//! let registry = std::sync::Arc::new(registry);
+//! let mut request = RunRequest::for_release(hook, &release, Input::File("batch.jsonl".into()), "out");
+//! request.recorder = Some(registry.clone()); // the run is recorded when it ends
+//! let record = run_to_dir(request, &mut |_| {})?;
 //! assert_eq!(record.hook.version, Some(release.version));
 //! # Ok::<(), hookhost::Error>(())
 //! ```
@@ -59,7 +61,6 @@ use crate::evolution::Evolution;
 use crate::limits::{DEFAULT_FUEL_PER_RECORD, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, Limits};
 use crate::provenance::RunRecord;
 pub use crate::provenance::{BatchRecorded, NewBatch, Recorder, RunEntry, StoredBatch};
-use crate::run::{Progress, RunRequest, run_to_dir};
 
 /// The registry root used when none is given: `.hookhost` in the working directory.
 pub const DEFAULT_ROOT: &str = ".hookhost";
@@ -439,38 +440,6 @@ impl Registry {
         Ok(component)
     }
 
-    /// Runs `request` with [`run_to_dir`] and appends its provenance record to the registry,
-    /// whatever its status. If the output is complete but cannot be recorded, the error says
-    /// so; the output directory is kept.
-    pub fn run(
-        &self,
-        request: RunRequest,
-        progress: &mut dyn FnMut(&Progress),
-    ) -> Result<RunRecord, Error> {
-        self.run_recorded(request, progress, true)
-    }
-
-    /// [`Registry::run`], noting the output directory in the registry only if it is kept.
-    pub(crate) fn run_recorded(
-        &self,
-        request: RunRequest,
-        progress: &mut dyn FnMut(&Progress),
-        keep_out_dir: bool,
-    ) -> Result<RunRecord, Error> {
-        let config = canonical_config(request.config.as_deref())?;
-        let out_dir = crate::fsutil::absolute(&request.out);
-        let record = run_to_dir(request, progress)?;
-        let out_dir = keep_out_dir.then(|| out_dir.display().to_string());
-        self.db()
-            .record_run(&record, &config, out_dir.as_deref())
-            .map_err(|error| Error::NotRecorded {
-                run_id: record.run_id.clone(),
-                out_dir: out_dir.clone(),
-                source: Box::new(error),
-            })?;
-        Ok(record)
-    }
-
     /// The newest runs first, of one hook (by name) or of all, at most `limit`.
     pub fn runs(&self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
         self.db().runs(hook, limit)
@@ -543,22 +512,6 @@ impl Recorder for Registry {
 
     fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {
         Registry::record_batch(self, batch)
-    }
-}
-
-impl RunRequest {
-    /// A request to run `release` (loaded as `hook`) with its config and limits.
-    pub fn for_release(
-        hook: HookComponent,
-        release: &Release,
-        input: crate::run::Input,
-        out: impl Into<PathBuf>,
-    ) -> RunRequest {
-        let mut request = RunRequest::new(hook, input, out);
-        request.release = Some((release.hook.clone(), release.version));
-        request.config = Some(release.config.clone());
-        request.limits = release.limits.to_limits();
-        request
     }
 }
 

@@ -112,7 +112,8 @@ fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
     }
     install_ctrl_c(request.cancel.clone());
     let mut meter = ProgressLine::new();
-    let record = registry.run(request, &mut |p| meter.update(p))?;
+    request.recorder = Some(Arc::new(registry));
+    let record = hookhost::run::run_to_dir(request, &mut |p| meter.update(p))?;
     meter.finish();
     report(&record)
 }
@@ -427,6 +428,7 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
     request.out = args.out;
     install_ctrl_c(request.cancel.clone());
     let mut meter = ProgressLine::new();
+    let registry = Arc::new(registry);
     let report = replay(&registry, &host, request, &mut |p| meter.update(p))?;
     meter.finish();
     print::replay(&report, args.json)?;
