@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use hookhost::bindings::Record;
+use hookhost::input::PendingRecord;
 use hookhost::limits::Limits;
 use hookhost::runner::{
-    BatchRunner, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, PendingRecord,
-    RunnerSettings,
+    BatchRunner, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, RunnerSettings,
 };
 use hookhost::{HookComponent, Host};
 

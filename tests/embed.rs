@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{guest, host, load};
 use hookhost::embed::{
-    Batch, BatchOptions, BatchResult, FeatureRow, Hookhost, Record, RunState, Snapshot,
+    Batch, BatchOptions, BatchResult, BatchState, FeatureRow, Hookhost, Record, Snapshot,
     SnapshotHook,
 };
 use hookhost::limits::Limits;
@@ -126,7 +126,7 @@ async fn concurrent_batches_on_one_host_match_sequential_runs() {
         }
         for (b, handle) in handles.into_iter().enumerate() {
             let result = handle.await.unwrap();
-            assert_eq!(result.state, RunState::Succeeded);
+            assert_eq!(result.state, BatchState::Succeeded);
             assert_eq!(
                 comparable(&result),
                 sequential[b],
@@ -161,7 +161,7 @@ async fn cancel_stops_a_looping_hook_within_moments_and_keeps_what_was_settled()
         let seen = handle.changed().await;
         assert!(!seen.state.is_finished(), "finished early: {seen:?}");
         if seen.records.total == 12 {
-            assert_eq!(seen.state, RunState::Active);
+            assert_eq!(seen.state, BatchState::Active);
             break;
         }
     }
@@ -174,7 +174,7 @@ async fn cancel_stops_a_looping_hook_within_moments_and_keeps_what_was_settled()
     let took = cancelled_at.elapsed();
     assert!(took < Duration::from_secs(10), "cancel took {took:?}");
     assert_eq!(observer.records.total, 12);
-    assert_eq!(result.state, RunState::Cancelled);
+    assert_eq!(result.state, BatchState::Cancelled);
     assert_eq!(result.records, counts(12, 12, 0, 0));
     let run = &result.hooks[0];
     assert_eq!(run.run.status, RunStatus::Cancelled);
@@ -259,7 +259,7 @@ async fn the_same_idempotency_key_returns_the_earlier_batch() {
         .unwrap();
     assert!(!first.is_reused());
     let first = first.await.unwrap();
-    assert_eq!(first.state, RunState::Succeeded);
+    assert_eq!(first.state, BatchState::Succeeded);
     let registry = hookhost.registry().unwrap();
     assert_eq!(runs_recorded(registry), 1);
 
@@ -329,7 +329,7 @@ async fn the_same_idempotency_key_returns_the_earlier_batch() {
         .unwrap();
     handle.cancel();
     let cancelled = handle.await.unwrap();
-    assert_eq!(cancelled.state, RunState::Cancelled);
+    assert_eq!(cancelled.state, BatchState::Cancelled);
     assert_eq!(cancelled.records.total, 0, "nothing was settled");
     let retried = hookhost
         .begin(&snapshot, batch(), keyed("k3"))
@@ -337,7 +337,7 @@ async fn the_same_idempotency_key_returns_the_earlier_batch() {
         .unwrap();
     assert!(!retried.is_reused());
     assert_ne!(retried.batch_id(), cancelled.batch_id);
-    assert_eq!(retried.await.unwrap().state, RunState::Succeeded);
+    assert_eq!(retried.await.unwrap().state, BatchState::Succeeded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +363,7 @@ async fn a_snapshot_keeps_its_releases_while_the_live_pointer_moves() {
     };
     let result = run_batch(&hookhost, &snapshot, Batch::from_records(records(0, 200))).await;
     flipper.join().unwrap();
-    assert_eq!(result.state, RunState::Succeeded);
+    assert_eq!(result.state, BatchState::Succeeded);
     assert_eq!(result.hooks[0].run.hook.version, Some(2));
     assert_eq!(result.hooks[0].run.hook.digest, v2_digest);
     assert_eq!(result.snapshot_digest, snapshot.digest());
@@ -440,7 +440,7 @@ async fn errors_are_typed_values() {
         ..Record::new("negative", json!({}))
     });
     let result = run_batch(&hookhost, &snapshot, Batch::from_records(bad)).await;
-    assert_eq!(result.state, RunState::Succeeded);
+    assert_eq!(result.state, BatchState::Succeeded);
     let errors = &result.hooks[0].outcomes.as_ref().unwrap().errors;
     let seen: Vec<(Option<&str>, u64, &str)> = errors
         .iter()
@@ -468,7 +468,7 @@ async fn errors_are_typed_values() {
         .with_config(r#"{"required": 5}"#);
     let snapshot = Snapshot::new(vec![chaos(), refusing]).unwrap();
     let result = run_batch(&hookhost, &snapshot, Batch::from_records(records(0, 3))).await;
-    assert_eq!(result.state, RunState::Failed);
+    assert_eq!(result.state, BatchState::Failed);
     let [chaos_run, require_run] = [&result.hooks[0].run, &result.hooks[1].run];
     assert_eq!(require_run.status, RunStatus::Failed);
     assert!(

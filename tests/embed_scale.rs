@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use common::{host, load};
-use hookhost::embed::{Batch, BatchOptions, Hookhost, Record, RunState, Snapshot, SnapshotHook};
+use hookhost::embed::{Batch, BatchOptions, BatchState, Hookhost, Record, Snapshot, SnapshotHook};
 use hookhost::provenance::Counts;
 use serde_json::json;
 
@@ -64,7 +64,7 @@ async fn a_million_streamed_records_run_in_bounded_memory() {
         )
         .await
         .unwrap();
-    assert_eq!(warm.await.unwrap().state, RunState::Succeeded);
+    assert_eq!(warm.await.unwrap().state, BatchState::Succeeded);
     std::fs::write("/proc/self/clear_refs", "5").expect("resetting the peak RSS (Linux)");
     let (_, before) = memory();
 
@@ -93,7 +93,7 @@ async fn a_million_streamed_records_run_in_bounded_memory() {
         rejected: 0,
         errored: 0,
     };
-    assert_eq!(result.state, RunState::Succeeded);
+    assert_eq!(result.state, BatchState::Succeeded);
     assert_eq!(result.records, all);
     assert_eq!(result.hooks[0].run.records, all);
     assert_eq!(result.hooks[0].run.outputs["features.jsonl"].rows, RECORDS);

@@ -15,7 +15,7 @@
 //! - outcomes written to `OUTBOX/<file stem>/` (`<hook>/features.jsonl` with a `run_id` on
 //!   every row, `passed.jsonl`, `batch.json`) rather than kept in memory, so memory does not
 //!   grow with the batch;
-//! - progress from [`RunHandle::changed`], and Ctrl-C cancelling the batches in flight (the
+//! - progress from [`BatchHandle::changed`], and Ctrl-C cancelling the batches in flight (the
 //!   outcomes already settled are kept; a second Ctrl-C quits at once).
 //!
 //! It processes the files that are in the inbox when it starts, in name order and up to
@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Parser;
 use hookhost::embed::{
-    BATCH_FILE, Batch, BatchOptions, BatchResult, EmbedConfig, Hookhost, RunHandle, RunState,
+    BATCH_FILE, Batch, BatchHandle, BatchOptions, BatchResult, BatchState, EmbedConfig, Hookhost,
 };
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
@@ -150,16 +150,16 @@ async fn process(
     if handle.is_reused() {
         let earlier = handle.wait().await?;
         println!("{name}: already done: {}", describe(&earlier));
-        return Ok(earlier.state == RunState::Succeeded);
+        return Ok(earlier.state == BatchState::Succeeded);
     }
     watch_progress(&name, &mut handle, &mut stop).await;
     let result = handle.wait().await?;
     println!("{name}: {}", describe(&result));
-    Ok(result.state == RunState::Succeeded)
+    Ok(result.state == BatchState::Succeeded)
 }
 
 /// Prints the batch's progress until it ends, cancelling it if the worker is stopped.
-async fn watch_progress(name: &str, handle: &mut RunHandle, stop: &mut watch::Receiver<bool>) {
+async fn watch_progress(name: &str, handle: &mut BatchHandle, stop: &mut watch::Receiver<bool>) {
     let mut cancelled = false;
     let mut printed: Option<Instant> = None;
     loop {
@@ -260,13 +260,13 @@ fn describe(result: &BatchResult) -> String {
     )
 }
 
-fn state_name(state: RunState) -> &'static str {
+fn state_name(state: BatchState) -> &'static str {
     match state {
-        RunState::Pending => "pending",
-        RunState::Active => "active",
-        RunState::Succeeded => "succeeded",
-        RunState::Failed => "failed",
-        RunState::Cancelled => "cancelled",
+        BatchState::Pending => "pending",
+        BatchState::Active => "active",
+        BatchState::Succeeded => "succeeded",
+        BatchState::Failed => "failed",
+        BatchState::Cancelled => "cancelled",
     }
 }
 

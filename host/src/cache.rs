@@ -316,7 +316,7 @@ mod tests {
     }
 
     fn fingerprint(engine: &Engine) -> String {
-        crate::component::engine_fingerprint(engine)
+        crate::engine::fingerprint_of(engine)
     }
 
     /// A small component, compiled and serialized.

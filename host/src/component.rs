@@ -1,54 +1,37 @@
-//! The engine and hook components.
+//! Hook components: bytes → digest → a checked component with its contract, linked on a
+//! [`Host`]'s engine and kept per digest.
 //!
-//! A [`Host`] owns one wasmtime engine (fuel metering and epoch interruption on), the linker
-//! with the WASI preview 2 interfaces, the host-wide [`Ceilings`], and the thread that advances
-//! the epoch every [`EPOCH_TICK`](crate::sandbox::EPOCH_TICK). [`Host::load_file`] and
+//! A [`Host`] is one [`SandboxEngine`] (see [`crate::engine`]) plus the host-wide
+//! [`Ceilings`], the code cache and the components loaded on it. [`Host::load_file`] and
 //! [`Host::load_bytes`] turn bytes into a [`HookComponent`]: digested, checked to be a
 //! component implementing the hook world, linked, and asked for its contract.
 //!
-//! # Making a sandbox cheap
-//!
-//! Every call into a hook runs in a fresh store with a fresh instance, so what a call starts
-//! with is paid per chunk of records. The host keeps that small:
-//!
-//! - **Pooled instances.** By default the engine uses wasmtime's pooling instance allocator
-//!   ([`InstanceAllocation::Pooling`]): instance, memory and table slots are reserved once, when
-//!   the host starts, and reused; linear memories are initialised from copy-on-write images of
-//!   the component's data, so an instance starts without copying its data segments. The pool
-//!   reserves address space (not memory) for [`DEFAULT_POOLED_SANDBOXES`] sandboxes at once,
-//!   each with up to [`MAX_MEMORIES_PER_SANDBOX`] memories of [`POOLED_MEMORY_BYTES`]. When the
-//!   machine cannot reserve that much (a low `ulimit -v`), the host falls back to allocating on
-//!   demand, with a `tracing::warn!`; [`Host::instance_allocation`] tells which is in use.
-//! - **Linked once per digest.** The compiled, linked component ([`wasmtime::component::InstancePre`])
-//!   and its contract are kept per digest (up to [`DEFAULT_MAX_LOADED_COMPONENTS`]): loading
-//!   bytes the host already loaded costs a hash ([`CodeSource::Reused`]).
+//! - **Linked once per digest.** The compiled, linked component
+//!   ([`wasmtime::component::InstancePre`]) and its contract are kept per digest (up to
+//!   [`DEFAULT_MAX_LOADED_COMPONENTS`]): loading bytes the host already loaded costs a hash
+//!   ([`CodeSource::Reused`]).
 //! - **Compiled once per engine.** With [`HostConfig::code_cache`], compiled code is stored on
 //!   disk by digest and engine fingerprint and loaded instead of compiled
 //!   ([`CodeSource::Cache`]); see [`crate::cache`].
 
 use std::collections::HashMap;
 use std::fmt;
-use std::hash::Hasher;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
-use sha2::{Digest as _, Sha256};
-use wasmtime::component::{Component, Linker};
-use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-};
+use wasmtime::Store;
+use wasmtime::component::Component;
 
 use crate::bindings::HookPre;
 use crate::cache::CodeCache;
 use crate::contract::Contract;
-use crate::digest::{hex, sha256_digest};
-use crate::error::Error;
-use crate::limits::{Ceilings, Limits};
-use crate::sandbox::{
-    self, EPOCH_TICK, MAX_TABLE_ELEMENTS, OutputCapture, SandboxSpec, SandboxState,
+use crate::digest::sha256_digest;
+pub use crate::engine::{
+    DEFAULT_POOLED_SANDBOXES, HOST_VERSION, InstanceAllocation, SandboxEngine, WASMTIME_VERSION,
 };
+use crate::error::Error;
+use crate::limits::Ceilings;
+use crate::sandbox::{OutputCapture, SandboxSpec, SandboxState};
 
 /// The largest component the host will load.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
@@ -56,34 +39,6 @@ pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
 /// so loading the same bytes again neither compiles nor links. Past this, the least recently
 /// loaded is forgotten (runs holding it keep it alive). Each costs its compiled code in memory.
 pub const DEFAULT_MAX_LOADED_COMPONENTS: usize = 64;
-/// How many sandboxes may exist at once with the pooling allocator, by default. Every call
-/// holds one sandbox while it runs, so this bounds concurrent calls across all runs on one
-/// host (jobs × hooks); one more fails to instantiate. It costs address space, not memory:
-/// about `MAX_MEMORIES_PER_SANDBOX × (POOLED_MEMORY_BYTES + guard)` per sandbox.
-pub const DEFAULT_POOLED_SANDBOXES: u32 = 128;
-/// The most core instances one component may have in a pooled sandbox. A Rust `wasm32-wasip2`
-/// hook has a handful (its module, the WASI adapter, shims).
-pub const MAX_CORE_INSTANCES_PER_SANDBOX: u32 = 16;
-/// The most linear memories one component may have in a pooled sandbox.
-pub const MAX_MEMORIES_PER_SANDBOX: u32 = 2;
-/// The most tables one component may have in a pooled sandbox.
-pub const MAX_TABLES_PER_SANDBOX: u32 = 8;
-/// How much of a pooled linear memory stays resident when its sandbox ends: the pages a call
-/// dirtied (found with Linux's `PAGEMAP_SCAN` where available) are reset with `memset` up to
-/// this much, instead of being returned to the kernel with `madvise` and faulted in again by
-/// the next sandbox. Costs up to this much resident memory per pool slot that has been used.
-pub const POOLED_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
-/// Like [`POOLED_MEMORY_KEEP_RESIDENT`], for each pooled table.
-pub const POOLED_TABLE_KEEP_RESIDENT: usize = 64 << 10;
-/// The largest linear memory a pooled slot holds: all of a 32-bit memory, so the memory cap
-/// (however often it doubles toward the ceiling) is the only limit a guest meets.
-pub const POOLED_MEMORY_BYTES: u64 = 4 << 30;
-
-/// The version of this host, for provenance.
-pub const HOST_VERSION: &str = env!("CARGO_PKG_VERSION");
-/// The version of wasmtime this host was built with, for provenance.
-pub const WASMTIME_VERSION: &str = env!("HOOKHOST_WASMTIME_VERSION");
-
 /// How a [`Host`] is set up.
 ///
 /// ```
@@ -133,29 +88,6 @@ impl Default for HostConfig {
     }
 }
 
-/// How the engine allocates instances, memories and tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InstanceAllocation {
-    /// wasmtime's pooling allocator: slots reserved up front and reused, memories initialised
-    /// copy-on-write. The fastest to instantiate. `sandboxes` bounds how many sandboxes may
-    /// exist at once (see [`DEFAULT_POOLED_SANDBOXES`]).
-    Pooling {
-        /// How many sandboxes may exist at once.
-        sandboxes: u32,
-    },
-    /// Allocate every instance on demand (`mmap` per memory). Slower to instantiate, no
-    /// address space reserved up front, no bound on concurrent sandboxes.
-    OnDemand,
-}
-
-impl Default for InstanceAllocation {
-    fn default() -> Self {
-        InstanceAllocation::Pooling {
-            sandboxes: DEFAULT_POOLED_SANDBOXES,
-        }
-    }
-}
-
 /// Where a loaded component's compiled code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeSource {
@@ -183,24 +115,18 @@ pub struct Host {
 }
 
 struct HostInner {
-    engine: Engine,
-    linker: Linker<SandboxState>,
+    engine: SandboxEngine,
     ceilings: Ceilings,
     max_component_bytes: u64,
-    fingerprint: String,
-    instances: InstanceAllocation,
-    fuel_metering: bool,
     code_cache: Option<CodeCache>,
     loaded: Mutex<LoadedComponents>,
-    _ticker: EpochTicker,
 }
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Host")
             .field("ceilings", &self.inner.ceilings)
-            .field("engine", &self.inner.fingerprint)
-            .field("instances", &self.inner.instances)
+            .field("engine", &self.inner.engine)
             .field(
                 "code_cache",
                 &self.inner.code_cache.as_ref().map(|c| c.path()),
@@ -214,17 +140,12 @@ impl Host {
     /// the pool cannot be reserved), opens the code cache, links WASI and starts the epoch
     /// thread.
     pub fn new(config: HostConfig) -> Result<Host, Error> {
-        let (engine, instances) = build_engine(&config)?;
-        let mut linker = Linker::new(&engine);
-        // WASI with clocks whose sleeps take no host time (see `sandbox::add_to_linker`).
-        sandbox::add_to_linker(&mut linker).map_err(Error::Engine)?;
-        let fingerprint = engine_fingerprint(&engine);
+        let engine = SandboxEngine::new(config.instances, config.fuel_metering)?;
         let code_cache = config
             .code_cache
             .as_deref()
             .map(CodeCache::open)
             .transpose()?;
-        let ticker = EpochTicker::start(engine.clone());
         let max_component_bytes = match config.max_component_bytes {
             0 => DEFAULT_MAX_COMPONENT_BYTES,
             n => n,
@@ -236,15 +157,10 @@ impl Host {
         Ok(Host {
             inner: Arc::new(HostInner {
                 engine,
-                linker,
                 ceilings: config.ceilings,
                 max_component_bytes,
-                fingerprint,
-                instances,
-                fuel_metering: config.fuel_metering,
                 code_cache,
                 loaded: Mutex::new(LoadedComponents::new(max_loaded)),
-                _ticker: ticker,
             }),
         })
     }
@@ -259,19 +175,24 @@ impl Host {
     /// (fuel metering, epoch interruption, memory reservation and guards, …). The code cache
     /// is keyed by it; provenance records it.
     pub fn engine_fingerprint(&self) -> &str {
-        &self.inner.fingerprint
+        self.inner.engine.fingerprint()
+    }
+
+    /// The engine every sandbox of this host is made on.
+    pub fn engine(&self) -> &SandboxEngine {
+        &self.inner.engine
     }
 
     /// The instance allocation in use: the configured one, or [`InstanceAllocation::OnDemand`]
     /// if the pool could not be reserved.
     pub fn instance_allocation(&self) -> InstanceAllocation {
-        self.inner.instances
+        self.inner.engine.instance_allocation()
     }
 
     /// Whether guest code counts fuel ([`HostConfig::fuel_metering`]). When not, the fuel
     /// limit is not enforced and stores must not be given fuel.
     pub fn fuel_metering(&self) -> bool {
-        self.inner.fuel_metering
+        self.inner.engine.fuel_metering()
     }
 
     /// Reads, checks and loads the component at `path`.
@@ -310,7 +231,8 @@ impl Host {
         let (component, source) = self.compile(bytes, &digest).map_err(invalid)?;
         let pre = self
             .inner
-            .linker
+            .engine
+            .linker()
             .instantiate_pre(&component)
             .map_err(|e| invalid(format!("{e:#}")))?;
         let pre = HookPre::new(pre)
@@ -352,9 +274,9 @@ impl Host {
 
     /// The component's code: from the cache if it holds a valid entry, else compiled.
     fn compile(&self, bytes: &[u8], digest: &str) -> Result<(Component, CodeSource), String> {
-        let engine = &self.inner.engine;
+        let engine = self.inner.engine.wasmtime();
         if let Some(cache) = &self.inner.code_cache
-            && let Some(component) = cache.load(engine, digest, &self.inner.fingerprint)
+            && let Some(component) = cache.load(engine, digest, self.inner.engine.fingerprint())
         {
             return Ok((component, CodeSource::Cache));
         }
@@ -373,7 +295,7 @@ impl Host {
             .map_err(|e| format!("{e:#}"))
             .and_then(|code| {
                 cache
-                    .store(digest, &self.inner.fingerprint, &code)
+                    .store(digest, self.inner.engine.fingerprint(), &code)
                     .map_err(|e| e.to_string())
             });
         if let Err(error) = stored {
@@ -395,31 +317,11 @@ impl Host {
     }
 
     pub(crate) fn new_store(&self, spec: &SandboxSpec<'_>) -> std::io::Result<Store<SandboxState>> {
-        let mut store = Store::new(&self.inner.engine, SandboxState::new(spec)?);
-        store.limiter(|state| &mut state.memory);
-        Ok(store)
+        self.inner.engine.new_store(spec)
     }
 
-    /// A fresh store with default limits, fuel and a deadline, as every call starts.
     fn probe_store(&self, capture: &OutputCapture) -> Result<Store<SandboxState>, String> {
-        let limits = Limits::default();
-        let spec = SandboxSpec {
-            memory_cap: limits.memory_bytes,
-            capture,
-            preopens: &[],
-        };
-        let mut store = self.new_store(&spec).map_err(|e| e.to_string())?;
-        if self.inner.fuel_metering {
-            store
-                .set_fuel(limits.fuel_per_record)
-                .map_err(|e| e.to_string())?;
-        }
-        sandbox::arm_deadline(
-            &mut store,
-            sandbox::ticks_for(limits.timeout),
-            Arc::new(AtomicBool::new(false)),
-        );
-        Ok(store)
+        self.inner.engine.probe_store(capture)
     }
 
     /// Instantiates the component once with default limits and asks for its contract.
@@ -432,57 +334,6 @@ impl Host {
             .map_err(|e| format!("{e:#}"))?;
         Ok(contract.into())
     }
-}
-
-/// Builds the engine the config asks for; if the pool cannot be reserved, an on-demand one.
-fn build_engine(config: &HostConfig) -> Result<(Engine, InstanceAllocation), Error> {
-    if let InstanceAllocation::Pooling { sandboxes } = config.instances {
-        let mut wasm = engine_config(config);
-        wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling_config(
-            sandboxes,
-        )));
-        match Engine::new(&wasm) {
-            Ok(engine) => return Ok((engine, config.instances)),
-            Err(error) => tracing::warn!(
-                error = %format!("{error:#}"),
-                sandboxes,
-                "could not reserve the instance pool; allocating instances on demand (slower \
-                 to instantiate)"
-            ),
-        }
-    }
-    let engine = Engine::new(&engine_config(config)).map_err(Error::Engine)?;
-    Ok((engine, InstanceAllocation::OnDemand))
-}
-
-/// The engine settings shared by both allocation strategies. Everything here that changes
-/// compiled code is covered by the engine fingerprint.
-fn engine_config(config: &HostConfig) -> Config {
-    let mut wasm = Config::new();
-    wasm.wasm_component_model(true)
-        .consume_fuel(config.fuel_metering)
-        .epoch_interruption(true)
-        .memory_init_cow(true);
-    wasm
-}
-
-/// The pool for `sandboxes` sandboxes at once, each within the per-sandbox maxima.
-fn pooling_config(sandboxes: u32) -> PoolingAllocationConfig {
-    let sandboxes = sandboxes.max(1);
-    let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(sandboxes)
-        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_SANDBOX)
-        .max_memories_per_component(MAX_MEMORIES_PER_SANDBOX)
-        .max_tables_per_component(MAX_TABLES_PER_SANDBOX)
-        .total_core_instances(sandboxes.saturating_mul(MAX_CORE_INSTANCES_PER_SANDBOX))
-        .total_memories(sandboxes.saturating_mul(MAX_MEMORIES_PER_SANDBOX))
-        .total_tables(sandboxes.saturating_mul(MAX_TABLES_PER_SANDBOX))
-        .max_memory_size(POOLED_MEMORY_BYTES as usize)
-        .table_elements(MAX_TABLE_ELEMENTS)
-        .linear_memory_keep_resident(POOLED_MEMORY_KEEP_RESIDENT)
-        .table_keep_resident(POOLED_TABLE_KEEP_RESIDENT)
-        .pagemap_scan(Enabled::Auto);
-    pool
 }
 
 /// What a load produces, kept per digest: compiled, linked, with its contract.
@@ -624,58 +475,6 @@ fn check_component_header(bytes: &[u8]) -> Result<(), &'static str> {
     }
 }
 
-/// Hashes the engine's compatibility hash (which covers the wasmtime version and every
-/// setting that changes compiled code) into a stable digest.
-pub(crate) fn engine_fingerprint(engine: &Engine) -> String {
-    struct Sha256Hasher(Sha256);
-    impl Hasher for Sha256Hasher {
-        fn write(&mut self, bytes: &[u8]) {
-            self.0.update(bytes);
-        }
-        fn finish(&self) -> u64 {
-            0
-        }
-    }
-    let mut hasher = Sha256Hasher(Sha256::new());
-    std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
-    format!("sha256:{}", hex(&hasher.0.finalize()))
-}
-
-/// Advances the engine's epoch every tick, until dropped.
-struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    fn start(engine: Engine) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("hookhost-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })
-            .expect("spawning the epoch thread");
-        EpochTicker {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -696,41 +495,6 @@ mod tests {
         );
         let component = wat::parse_str("(component)").unwrap();
         assert_eq!(check_component_header(&component), Ok(()));
-    }
-
-    #[test]
-    fn the_fingerprint_follows_code_generation_settings_only() {
-        let fingerprint = |config: HostConfig| {
-            let (engine, _) = build_engine(&config).unwrap();
-            engine_fingerprint(&engine)
-        };
-        let default = fingerprint(HostConfig::default());
-        assert!(default.starts_with("sha256:") && default.len() == 71);
-        // Fuel metering changes every function's code.
-        let no_fuel = fingerprint(HostConfig {
-            fuel_metering: false,
-            ..HostConfig::default()
-        });
-        assert_ne!(no_fuel, default);
-        // The allocator does not: precompiled code works with either.
-        let on_demand = fingerprint(HostConfig {
-            instances: InstanceAllocation::OnDemand,
-            ..HostConfig::default()
-        });
-        assert_eq!(on_demand, default);
-    }
-
-    #[test]
-    fn a_pool_too_large_to_reserve_falls_back_to_on_demand() {
-        // 200 000 memory slots of 4 GiB: far more address space than a 64-bit process has.
-        let host = Host::new(HostConfig {
-            instances: InstanceAllocation::Pooling { sandboxes: 100_000 },
-            ..HostConfig::default()
-        })
-        .unwrap();
-        assert_eq!(host.instance_allocation(), InstanceAllocation::OnDemand);
-        let pooled = Host::new(HostConfig::default()).unwrap();
-        assert_eq!(pooled.instance_allocation(), InstanceAllocation::default());
     }
 
     #[test]

@@ -207,6 +207,23 @@ pub enum Error {
     /// The WebAssembly engine failed in a way not covered above.
     #[error("engine error: {0:#}")]
     Engine(wasmtime::Error),
+    /// A config given for a run cannot be matched to its hook.
+    #[error("config `{arg}`: {reason}")]
+    InvalidConfigArg {
+        /// The config as given.
+        arg: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The registry root has no registry, and the operation needs one that exists.
+    #[error(
+        "no registry at {} (publish a hook first, or point --root / HOOKHOST_HOME at one)",
+        root.display()
+    )]
+    RegistryNotFound {
+        /// The root looked at.
+        root: PathBuf,
+    },
     /// A set of hooks names one hook more than once (with or without a version).
     #[error("hook `{name}` is named more than once in the set; each hook runs once per batch")]
     DuplicateHook {

@@ -1,37 +1,25 @@
-//! One run of one hook over one JSONL batch, written to an output directory: what `host run`
-//! does, as a library call.
+//! One run of one hook over one JSONL batch, written to a run directory: what `host run` does
+//! with one hook, as a library call. A thin shape over [`crate::exec`], the one engine.
 //!
-//! [`RunRequest`] says what to run; [`run_to_dir`] streams the input through
-//! [`BatchRunner`](crate::runner::BatchRunner)s, `jobs` chunks at a time on as many threads,
-//! writes each outcome as its chunk settles (in input order, so the output is the same for any
-//! `jobs`), and finishes with the provenance record. Memory stays bounded by `jobs ×
-//! chunk_size` records and the line cap, whatever the input's length (plus about 24 bytes per
-//! record id, to refuse duplicates).
+//! [`RunRequest`] says what to run; [`run_to_dir`] plans it, opens the input and hands it to
+//! [`exec::execute`](crate::exec::execute) with a run-directory layout: `jobs` chunks at a time
+//! on as many long-lived workers, each outcome written as its chunk settles (in input order,
+//! so the output is the same for any `jobs`), the provenance record last, and the run handed
+//! to its recorder, if it has one.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
 
 use crate::component::HookComponent;
 use crate::error::Error;
-use crate::input::{FilesRoot, InputReader};
-use crate::lane::{BatchKnobs, Chunk, Lane, LanePlan, Sink};
+use crate::exec::{BatchRequest, Layout, Plan, execute};
+pub use crate::exec::{Progress, default_jobs};
+pub use crate::input::Input;
 use crate::limits::Limits;
-use crate::output::OutputDir;
-use crate::provenance::{Counts, Recorder, RunEntry, RunRecord};
+use crate::provenance::{Recorder, RunRecord};
 use crate::registry::Release;
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
-
-/// Where the batch comes from.
-#[derive(Debug)]
-pub enum Input {
-    /// A JSONL file.
-    File(PathBuf),
-    /// Standard input.
-    Stdin,
-}
 
 /// What to run, where to write it.
 #[derive(Debug)]
@@ -52,8 +40,8 @@ pub struct RunRequest {
     pub limits: Limits,
     /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
-    /// Chunks run at once, each on its own thread; the outputs are the same for any value.
-    /// By default [`default_jobs`], the number of cores.
+    /// Chunks run at once, each on its own worker thread; the outputs are the same for any
+    /// value. By default [`default_jobs`], the number of cores.
     pub jobs: usize,
     /// The most guest output kept in `logs.txt`; the rest is dropped and counted in
     /// `log_bytes_dropped`. By default [`DEFAULT_MAX_LOG_BYTES`].
@@ -110,24 +98,14 @@ impl RunRequest {
     }
 }
 
-/// Where a run is, reported after every chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    /// Records with an outcome so far.
-    pub counts: Counts,
-    /// Input bytes read so far.
-    pub bytes_read: u64,
-    /// Time since the run started.
-    pub elapsed: Duration,
-}
-
 /// Runs `request` and writes its output directory.
 ///
 /// Returns the provenance record, also written as `run.json`. A run that started but could
 /// not complete still writes its directory, with status `failed` (and `error`) or
 /// `cancelled`; the caller checks [`RunRecord::status`]. Errors are for runs that could not
 /// start: unreadable input or files directory, invalid config, an output directory in the
-/// way.
+/// way; and for a run whose output is complete but could not be recorded
+/// ([`Error::NotRecorded`]).
 ///
 /// It blocks while guest code runs: from async code, call it through
 /// `tokio::task::spawn_blocking`, or use [`crate::embed`], which does.
@@ -147,136 +125,29 @@ pub fn run_to_dir(
     request: RunRequest,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<RunRecord, Error> {
-    let started = Instant::now();
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let knobs = BatchKnobs {
-        chunk_size: request.chunk_size.max(1),
-        jobs: request.jobs.max(1),
-        max_log_bytes: request.max_log_bytes,
-        memory_ceiling: request.memory_ceiling,
-        replay_of: request.replay_of.clone(),
-        cancel: request.cancel.clone(),
-    };
-    let plan = LanePlan::new(
-        request.hook.clone(),
-        request.release.clone(),
+    let name = request
+        .release
+        .as_ref()
+        .map_or("hook", |(name, _)| name.as_str())
+        .to_owned();
+    let plan = Plan::new(
+        name,
+        request.hook,
+        request.release,
         request.config.as_deref(),
         &request.limits,
-        &knobs,
+        request.memory_ceiling,
     )?;
-    let config = plan.config_json().to_owned();
-    let recorder = request.recorder.clone();
-    let out_dir = request
-        .record_out_dir
-        .then(|| crate::fsutil::absolute(&request.out).display().to_string());
-    let (reader, input_name) = open_input(&request.input)?;
-    let files = request.files.as_deref().map(FilesRoot::open).transpose()?;
-    let mut input = InputReader::new(reader, files);
-    let out = OutputDir::create(&request.out, &run_id)?;
-    let _span = tracing::info_span!("run", %run_id, hook = %request.hook.digest()).entered();
-    let mut lane = Lane::start(plan, run_id, Sink::Dir(Box::new(out)));
-    let ended = drive(
-        &mut input,
-        &mut lane,
-        &knobs,
-        &input_name,
-        &mut |lane, input| {
-            progress(&Progress {
-                counts: lane.counts(),
-                bytes_read: input.bytes_read(),
-                elapsed: started.elapsed(),
-            })
-        },
-    );
-    let (record, _) = lane.finish(ended.into(), input.summary())?;
-    if let Some(recorder) = &recorder {
-        record_run(recorder.as_ref(), &record, &config, out_dir.as_deref())?;
-    }
-    Ok(record)
-}
-
-/// Hands a finished run to its recorder; a failure says the output is complete but unrecorded.
-fn record_run(
-    recorder: &dyn Recorder,
-    record: &RunRecord,
-    config: &str,
-    out_dir: Option<&str>,
-) -> Result<(), Error> {
-    let entry = RunEntry {
-        record,
-        config,
-        out_dir,
-    };
-    recorder
-        .record_run(entry)
-        .map_err(|error| Error::NotRecorded {
-            run_id: record.run_id.clone(),
-            out_dir: out_dir.map(str::to_owned),
-            source: Box::new(error),
-        })
-}
-
-/// Opens the batch for reading; also returns the name errors give it.
-pub(crate) fn open_input(input: &Input) -> Result<(Box<dyn BufRead + Send>, PathBuf), Error> {
-    Ok(match input {
-        Input::File(path) => {
-            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-            if file.metadata().is_ok_and(|m| m.is_dir()) {
-                let e = std::io::Error::other("is a directory, not a JSONL file");
-                return Err(Error::io(path, e));
-            }
-            let reader = BufReader::with_capacity(256 * 1024, file);
-            (Box::new(reader), path.clone())
-        }
-        Input::Stdin => (
-            Box::new(BufReader::new(std::io::stdin())),
-            PathBuf::from("<stdin>"),
-        ),
-    })
-}
-
-/// Feeds `lane` up to `knobs.jobs` chunks at a time until the input ends or the lane cannot
-/// go on. Memory stays bounded by `jobs × chunk_size` records.
-fn drive<R: BufRead>(
-    input: &mut InputReader<R>,
-    lane: &mut Lane,
-    knobs: &BatchKnobs,
-    input_name: &std::path::Path,
-    progress: &mut dyn FnMut(&Lane, &InputReader<R>),
-) -> Result<(), Error> {
-    loop {
-        let mut chunks = Vec::with_capacity(knobs.jobs);
-        while chunks.len() < knobs.jobs {
-            let chunk =
-                read_chunk(input, knobs.chunk_size).map_err(|e| Error::io(input_name, e))?;
-            if chunk.is_empty() {
-                break;
-            }
-            chunks.push(chunk);
-        }
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        lane.run_chunks(&chunks, &mut |lane| progress(lane, input))?;
-    }
-}
-
-/// Chunks run at once by default: the number of cores.
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Reads items until `chunk_size` records (invalid lines ride along) or the end of input.
-pub(crate) fn read_chunk<R: BufRead>(
-    input: &mut InputReader<R>,
-    chunk_size: usize,
-) -> std::io::Result<Chunk> {
-    let mut chunk = Chunk::default();
-    while chunk.records.len() < chunk_size {
-        match input.next_item()? {
-            Some(item) => chunk.push(item),
-            None => break,
-        }
-    }
-    Ok(chunk)
+    let mut source = request.input.open(request.files.as_deref())?;
+    let mut batch = BatchRequest::new(vec![plan], Layout::Run(request.out));
+    batch.chunk_size = request.chunk_size;
+    batch.jobs = request.jobs;
+    batch.max_log_bytes = request.max_log_bytes;
+    batch.replay_of = request.replay_of;
+    batch.cancel = request.cancel;
+    batch.recorder = request.recorder;
+    batch.record_out_dir = request.record_out_dir;
+    let executed = execute(batch, &mut source, progress)?;
+    let hook = executed.result.hooks.into_iter().next();
+    Ok(hook.expect("a run has its hook's result").run)
 }

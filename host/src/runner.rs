@@ -164,6 +164,15 @@ impl BatchRunner {
         }
     }
 
+    /// Takes what this runner measured since the last call to this (fuel, calls, peak memory,
+    /// dropped log bytes), leaving its counters at zero; the memory cap and its doublings are
+    /// the run's and stay. Lets several runners' counters be summed without double counting.
+    pub fn take_stats(&mut self) -> RunnerStats {
+        let taken = self.stats();
+        self.stats = RunnerStats::default();
+        taken
+    }
+
     /// Takes the guest output captured since the last call to this, with a header per call.
     pub fn take_logs(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.logs)

@@ -244,6 +244,22 @@ impl Registry {
         })
     }
 
+    /// Opens the registry at `root`, which must exist already: nothing is created.
+    pub fn open_existing(root: impl AsRef<Path>) -> Result<Registry, Error> {
+        let root = root.as_ref();
+        if !Registry::exists(root) {
+            return Err(Error::RegistryNotFound {
+                root: root.to_owned(),
+            });
+        }
+        Registry::open(root)
+    }
+
+    /// Whether `root` holds a registry.
+    pub fn exists(root: impl AsRef<Path>) -> bool {
+        root.as_ref().join(DB_FILE).exists()
+    }
+
     /// The root directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -1,12 +1,21 @@
-//! The raw command-line flags, as clap parses them. `main` turns them into library requests.
+//! The raw command-line flags, as clap parses them, and their `build()` into resolved configs:
+//! defaults from the library's named constants, hook arguments read by the library's rules.
+//! `main` hands the resolved configs to the library.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use hookhost::component::DEFAULT_MAX_COMPONENT_BYTES;
+use hookhost::hookset::{HookSetSpec, LimitOverrides};
 use hookhost::limits;
+use hookhost::limits::Ceilings;
+use hookhost::registry::ReleaseLimits;
+use hookhost::run::Input;
 use hookhost::runner::DEFAULT_CHUNK_SIZE;
+
+/// How many runs `host runs` lists unless told.
+pub const DEFAULT_RUNS_LISTED: usize = 20;
 
 const ABOUT: &str = "Run sandboxed WebAssembly hooks over batches of records";
 
@@ -125,14 +134,7 @@ pub enum Command {
     Replay(ReplayArgs),
 }
 
-/// A hook given on the command line: a registered name, or a component file.
-#[derive(Debug, Clone)]
-pub enum HookArg {
-    /// `name` or `name@version`.
-    Release(String),
-    /// A path to a `.wasm` component.
-    File(PathBuf),
-}
+pub use hookhost::hookset::HookArg;
 
 /// A count that must be at least 1 (records per call, jobs).
 fn parse_chunk_size(text: &str) -> Result<usize, String> {
@@ -144,16 +146,12 @@ fn parse_chunk_size(text: &str) -> Result<usize, String> {
 }
 
 fn parse_hook(text: &str) -> Result<HookArg, String> {
-    if text.is_empty() {
-        return Err("give a hook name or a path to a .wasm file".into());
-    }
-    // Hook names are [a-z0-9_] only, so anything with a `.` or a path separator is a file.
-    if text.contains(['.', '/', '\\']) {
-        return Ok(HookArg::File(PathBuf::from(text)));
-    }
-    hookhost::registry::parse_reference(text)
-        .map(|_| HookArg::Release(text.to_owned()))
-        .map_err(|e| format!("{e} (for a file, write ./{text})"))
+    HookArg::parse(text).map_err(|e| match e {
+        hookhost::Error::InvalidHookName { .. } if !text.is_empty() => {
+            format!("{e} (for a file, write ./{text})")
+        }
+        other => other.to_string(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -184,10 +182,9 @@ pub struct RunArgs {
     /// By default the release's, or 64MiB.
     #[arg(long, value_name = "SIZE", value_parser = limits::parse_size)]
     pub memory: Option<u64>,
-    /// The most memory the cap may double to.
-    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size,
-          default_value = "4GiB")]
-    pub memory_ceiling: u64,
+    /// The most memory the cap may double to. By default 4GiB.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size)]
+    pub memory_ceiling: Option<u64>,
     /// How many times the memory cap may double in this run. By default 3.
     #[arg(long, value_name = "N")]
     pub max_oom_retries: Option<u32>,
@@ -199,7 +196,7 @@ pub struct RunArgs {
           value_parser = parse_chunk_size)]
     pub chunk_size: usize,
     /// Chunks run at once, each on its own thread; the outputs are the same for any N. By
-    /// default the number of cores. (With several hooks, the hooks run side by side instead.)
+    /// default the number of cores. With several hooks, every hook runs over every chunk.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_chunk_size)]
     pub jobs: Option<usize>,
 }
@@ -228,12 +225,12 @@ pub struct PublishArgs {
     #[arg(long, value_name = "N", value_parser = parse_count,
           default_value_t = limits::DEFAULT_FUEL_PER_RECORD)]
     pub fuel: u64,
-    /// Starting memory cap for the release's runs.
-    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size, default_value = "64MiB")]
-    pub memory: u64,
-    /// Wall-clock time per record for the release's runs.
-    #[arg(long, value_name = "DUR", value_parser = limits::parse_duration, default_value = "10s")]
-    pub timeout: Duration,
+    /// Starting memory cap for the release's runs. By default 64MiB.
+    #[arg(long, value_name = "SIZE", value_parser = limits::parse_size)]
+    pub memory: Option<u64>,
+    /// Wall-clock time per record for the release's runs. By default 10s.
+    #[arg(long, value_name = "DUR", value_parser = limits::parse_duration)]
+    pub timeout: Option<Duration>,
     /// Where the component was built from: a commit, a tag.
     #[arg(long, value_name = "REF")]
     pub source_ref: Option<String>,
@@ -283,7 +280,7 @@ pub struct RunsArgs {
     #[arg(long, value_name = "NAME")]
     pub hook: Option<String>,
     /// At most this many runs.
-    #[arg(long, value_name = "N", default_value_t = 20)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_RUNS_LISTED)]
     pub limit: usize,
     /// Print JSON instead of text.
     #[arg(long)]
@@ -335,5 +332,97 @@ fn parse_version(text: &str) -> Result<u32, String> {
         _ => Err(format!(
             "expected a release number such as 3 or v3, got `{text}`"
         )),
+    }
+}
+
+/// A `host run` as the library takes it.
+#[derive(Debug)]
+pub struct RunConfig {
+    /// The hooks, their configs and limit overrides.
+    pub hooks: HookSetSpec,
+    /// The batch.
+    pub input: Input,
+    /// The output directory.
+    pub out: PathBuf,
+    /// The records' files.
+    pub files: Option<PathBuf>,
+    /// Records per call.
+    pub chunk_size: usize,
+    /// Chunks at once.
+    pub jobs: usize,
+    /// The host-wide ceilings (the memory ceiling as given).
+    pub ceilings: Ceilings,
+}
+
+/// Flags that cannot make a run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The memory ceiling is below the starting cap asked for.
+    #[error(
+        "--memory {memory} is above --memory-ceiling {ceiling}: the cap can only grow up to the \
+         ceiling"
+    )]
+    MemoryAboveCeiling {
+        /// The starting cap.
+        memory: String,
+        /// The ceiling.
+        ceiling: String,
+    },
+}
+
+impl RunArgs {
+    /// The resolved config: every default from the library's constants.
+    pub fn build(self) -> Result<RunConfig, ConfigError> {
+        let ceilings = Ceilings {
+            memory_bytes: self
+                .memory_ceiling
+                .unwrap_or(limits::DEFAULT_MEMORY_CEILING_BYTES),
+            ..Ceilings::default()
+        };
+        if let (Some(memory), Some(ceiling)) = (self.memory, self.memory_ceiling)
+            && memory > ceiling
+        {
+            return Err(ConfigError::MemoryAboveCeiling {
+                memory: limits::format_size(memory),
+                ceiling: limits::format_size(ceiling),
+            });
+        }
+        let input = match self.input.as_str() {
+            "-" => Input::Stdin,
+            path => Input::File(path.into()),
+        };
+        Ok(RunConfig {
+            hooks: HookSetSpec {
+                hooks: self.hooks,
+                configs: self.config,
+                overrides: LimitOverrides {
+                    fuel_per_record: self.fuel,
+                    memory_bytes: self.memory,
+                    max_oom_retries: self.max_oom_retries,
+                    timeout: self.timeout,
+                },
+                memory_ceiling: None,
+            },
+            input,
+            out: self.out,
+            files: self.files,
+            chunk_size: self.chunk_size,
+            jobs: self.jobs.unwrap_or_else(hookhost::exec::default_jobs),
+            ceilings,
+        })
+    }
+}
+
+impl PublishArgs {
+    /// The release's limits: each flag given, else the library's default.
+    pub fn limits(&self) -> ReleaseLimits {
+        let defaults = ReleaseLimits::default();
+        ReleaseLimits {
+            fuel_per_record: self.fuel,
+            memory_bytes: self.memory.unwrap_or(defaults.memory_bytes),
+            timeout_ms: self
+                .timeout
+                .map_or(defaults.timeout_ms, |t| t.as_millis() as u64),
+        }
     }
 }

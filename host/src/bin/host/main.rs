@@ -15,23 +15,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Parser;
-use hookhost::embed::{
-    Batch, BatchOptions, BatchResult, Hookhost, RunState, Snapshot, SnapshotHook,
-};
-use hookhost::limits::{self, Ceilings, Limits};
+use hookhost::exec::{BatchRequest, BatchResult, BatchState, Layout, Progress, execute};
+use hookhost::hookset::read_config;
+use hookhost::limits::{self, Ceilings};
 use hookhost::provenance::{RunRecord, RunStatus};
-use hookhost::registry::{PublishRequest, Registry, ReleaseLimits};
+use hookhost::registry::{PublishRequest, Registry};
 use hookhost::replay::{ReplayRequest, replay};
-use hookhost::run::{Input, Progress, RunRequest};
 use hookhost::{Host, HostConfig};
 
 use crate::args::{
-    Cli, Command, HookArg, HooksArgs, InspectArgs, LiveArgs, PublishArgs, ReleasesArgs, ReplayArgs,
-    RunArgs, RunsArgs, ShowArgs,
+    Cli, Command, ConfigError, HookArg, HooksArgs, InspectArgs, LiveArgs, PublishArgs,
+    ReleasesArgs, ReplayArgs, RunArgs, RunsArgs, ShowArgs,
 };
 
+/// Flags that cannot make a command (as clap's own usage errors).
+const EXIT_USAGE: u8 = 2;
 /// A replay that ran but whose outputs differ from the original's.
 const EXIT_REPLAY_DIFFERS: u8 = 3;
 
@@ -52,6 +52,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(error) if error.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("host: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
         Err(error) => {
             // A library error's message already names its cause; other errors carry context
             // added here, shown as a chain.
@@ -64,151 +68,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// `host run HOOK…`: one hook or several, through the one engine.
 fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
-    let registry = if args.hooks.iter().any(|h| matches!(h, HookArg::File(_))) {
-        Registry::open(root)?
-    } else {
-        open_existing(root)?
-    };
+    let config = args.build()?;
+    let registry = Arc::new(config.hooks.open_registry(root)?);
     let host = Host::new(HostConfig {
-        ceilings: Ceilings {
-            memory_bytes: args.memory_ceiling,
-            ..Ceilings::default()
-        },
+        ceilings: config.ceilings,
         code_cache: code_cache(root),
         ..HostConfig::default()
     })?;
-    if args.hooks.len() > 1 {
-        return run_set(host, registry, args);
-    }
-    let mut request = match &args.hooks[0] {
-        HookArg::File(path) => {
-            let hook = registry.load_file(&host, path)?;
-            RunRequest::new(hook, input_of(&args.input), &args.out)
-        }
-        HookArg::Release(reference) => {
-            // Resolved once: a `host live` during the run does not change what runs.
-            let release = registry.resolve(reference)?;
-            let hook = registry.load(&host, &release)?;
-            RunRequest::for_release(hook, &release, input_of(&args.input), &args.out)
-        }
+    let plans = config.hooks.resolve(&registry, &host)?;
+    let layout = match plans.len() {
+        1 => Layout::Run(config.out.clone()),
+        _ => Layout::Batch(config.out.clone()),
     };
-    request.limits = override_limits(request.limits, &args);
-    request.files = args.files.clone();
-    match args.config.as_slice() {
-        [] => {}
-        [config] => {
-            let config = match config.split_once('=') {
-                Some((name, json)) if Some(name) == hook_name(&args.hooks[0]).as_deref() => json,
-                _ => config.as_str(),
-            };
-            request.config = Some(read_config(config)?);
-        }
-        _ => bail!("--config is given more than once for one hook"),
-    }
-    request.chunk_size = args.chunk_size;
-    if let Some(jobs) = args.jobs {
-        request.jobs = jobs;
-    }
+    let mut source = config.input.open(config.files.as_deref())?;
+    let mut request = BatchRequest::new(plans, layout);
+    request.chunk_size = config.chunk_size;
+    request.jobs = config.jobs;
+    request.recorder = Some(registry);
     install_ctrl_c(request.cancel.clone());
     let mut meter = ProgressLine::new();
-    request.recorder = Some(Arc::new(registry));
-    let record = hookhost::run::run_to_dir(request, &mut |p| meter.update(p))?;
+    let executed = execute(request, &mut source, &mut |p| meter.update(p))?;
     meter.finish();
-    report(&record)
-}
-
-/// `host run A B …`: every hook over the same batch, through the embedding API.
-fn run_set(host: Host, registry: Registry, args: RunArgs) -> Result<ExitCode> {
-    let mut configs = args
-        .config
-        .iter()
-        .map(|given| {
-            let (name, config) = given.split_once('=').with_context(|| {
-                format!("--config `{given}`: with several hooks, write NAME=JSON or NAME=@FILE")
-            })?;
-            Ok((name.to_owned(), read_config(config)?))
-        })
-        .collect::<Result<std::collections::HashMap<_, _>>>()?;
-    // Every release in one registry read: a `host live` meanwhile cannot mix versions.
-    let references: Vec<&str> = args
-        .hooks
-        .iter()
-        .filter_map(|h| match h {
-            HookArg::Release(reference) => Some(reference.as_str()),
-            HookArg::File(_) => None,
-        })
-        .collect();
-    let mut releases = registry.resolve_all(&references)?.into_iter();
-    let mut hooks = Vec::with_capacity(args.hooks.len());
-    for hook in &args.hooks {
-        let mut entry = match hook {
-            HookArg::Release(_) => {
-                let release = releases.next().context("one release per reference")?;
-                let component = registry.load(&host, &release)?;
-                SnapshotHook::from_release(component, release)
-            }
-            HookArg::File(path) => {
-                let name = hook_name(hook).expect("files have names");
-                let component = registry.load_file(&host, path)?;
-                SnapshotHook::new(name, component)
-            }
-        };
-        entry.limits = override_limits(entry.limits, &args);
-        if let Some(config) = configs.remove(&entry.name) {
-            entry.config = Some(config);
-        }
-        hooks.push(entry);
-    }
-    if let Some(name) = configs.keys().next() {
-        bail!("--config names `{name}`, which is not one of the hooks of this run");
-    }
-    let snapshot = Snapshot::new(hooks)?;
-    let mut options = BatchOptions::default()
-        .with_out(&args.out)
-        .with_chunk_size(args.chunk_size);
-    options.files = args.files.clone();
-    let batch = match input_of(&args.input) {
-        Input::File(path) => Batch::jsonl(path),
-        Input::Stdin => Batch::stdin(),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    let hookhost = Hookhost::new(host, Some(registry), Hookhost::default_max_sandboxes());
-    let result = runtime.block_on(async {
-        let mut handle = hookhost.begin(&snapshot, batch, options).await?;
-        install_ctrl_c(handle.cancel_flag());
-        let started = Instant::now();
-        let mut meter = ProgressLine::new();
-        loop {
-            let seen = handle.changed().await;
-            meter.update(&Progress {
-                counts: seen.records,
-                bytes_read: seen.input_bytes,
-                elapsed: started.elapsed(),
-            });
-            if seen.state.is_finished() {
-                break;
-            }
-        }
-        meter.finish();
-        handle.wait().await.map_err(anyhow::Error::new)
-    })?;
-    report_set(&result)
-}
-
-/// The name a hook's outputs go under: a release's hook name, a file's stem.
-fn hook_name(hook: &HookArg) -> Option<String> {
-    match hook {
-        HookArg::Release(reference) => {
-            let name = reference
-                .split_once('@')
-                .map_or(reference.as_str(), |(n, _)| n);
-            Some(name.to_owned())
-        }
-        HookArg::File(path) => Some(path.file_stem()?.to_string_lossy().into_owned()),
+    match executed.result.hooks.as_slice() {
+        [one] if executed.result.out_dir.as_deref() == one.dir.as_deref() => report(&one.run),
+        _ => report_set(&executed.result),
     }
 }
 
@@ -240,8 +125,8 @@ fn report_set(result: &BatchResult) -> Result<ExitCode> {
         println!("outputs: {}", dir.display());
     }
     match result.state {
-        RunState::Succeeded => Ok(ExitCode::SUCCESS),
-        RunState::Cancelled => bail!("batch {} was cancelled", result.batch_id),
+        BatchState::Succeeded => Ok(ExitCode::SUCCESS),
+        BatchState::Cancelled => bail!("batch {} was cancelled", result.batch_id),
         _ => {
             let why = result
                 .hooks
@@ -251,41 +136,6 @@ fn report_set(result: &BatchResult) -> Result<ExitCode> {
             bail!("batch {} failed: {why}", result.batch_id)
         }
     }
-}
-
-fn input_of(input: &str) -> Input {
-    match input {
-        "-" => Input::Stdin,
-        path => Input::File(path.into()),
-    }
-}
-
-/// The limits to run with: the release's (or the defaults), with each flag given on top.
-fn override_limits(base: Limits, args: &RunArgs) -> Limits {
-    let mut limits = base;
-    if let Some(fuel) = args.fuel {
-        limits.fuel_per_record = fuel;
-    }
-    if let Some(memory) = args.memory {
-        limits.memory_bytes = memory;
-    }
-    if let Some(retries) = args.max_oom_retries {
-        limits.max_oom_retries = retries;
-    }
-    if let Some(timeout) = args.timeout {
-        limits.timeout = timeout;
-    }
-    limits
-}
-
-/// `--config` text, or the contents of the file after `@`.
-fn read_config(text: &str) -> Result<String> {
-    Ok(match text.strip_prefix('@') {
-        Some(path) => {
-            std::fs::read_to_string(path).with_context(|| format!("reading config file {path}"))?
-        }
-        None => text.to_owned(),
-    })
 }
 
 fn report(record: &RunRecord) -> Result<ExitCode> {
@@ -335,7 +185,7 @@ fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
             print::component(&hook, args.json)?;
         }
         HookArg::Release(reference) => {
-            let registry = open_existing(root)?;
+            let registry = Registry::open_existing(root)?;
             let release = registry.resolve(reference)?;
             // Loading re-hashes the blob and checks it still implements the world.
             registry.load(&host, &release)?;
@@ -354,14 +204,11 @@ fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
     })?;
     let bytes = host.read_component(&args.file)?;
     let registry = Registry::open(root)?;
+    let limits = args.limits();
     let request = PublishRequest {
         name: args.name,
         config: args.config.as_deref().map(read_config).transpose()?,
-        limits: ReleaseLimits {
-            fuel_per_record: args.fuel,
-            memory_bytes: args.memory,
-            timeout_ms: args.timeout.as_millis() as u64,
-        },
+        limits,
         source_ref: args.source_ref,
         built_by: args.built_by,
     };
@@ -371,13 +218,13 @@ fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
 }
 
 fn hooks(root: &Path, args: HooksArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     print::hooks(&registry.hooks()?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn releases(root: &Path, args: ReleasesArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     let releases = registry.releases(&args.name)?;
     let history = registry.live_history(&args.name)?;
     print::releases(&releases, &history, args.json)?;
@@ -385,7 +232,7 @@ fn releases(root: &Path, args: ReleasesArgs) -> Result<ExitCode> {
 }
 
 fn live(root: &Path, args: LiveArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     let moved = registry.set_live(&args.name, args.version)?;
     let release = registry.release(&args.name, Some(args.version))?;
     print::live(&release, moved, args.json)?;
@@ -393,7 +240,7 @@ fn live(root: &Path, args: LiveArgs) -> Result<ExitCode> {
 }
 
 fn runs(root: &Path, args: RunsArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     if let Some(hook) = &args.hook {
         hookhost::registry::check_hook_name(hook)?;
     }
@@ -402,13 +249,13 @@ fn runs(root: &Path, args: RunsArgs) -> Result<ExitCode> {
 }
 
 fn show(root: &Path, args: ShowArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     print::run(&registry.run_record(&args.run_id)?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
-    let registry = open_existing(root)?;
+    let registry = Registry::open_existing(root)?;
     let stored = registry.run_record(&args.run_id)?;
     // The host needs room for the memory ceiling the run had.
     let host = Host::new(HostConfig {
@@ -439,24 +286,10 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
     })
 }
 
-/// Opens the registry for a command that only reads or moves what is there: a root that does
-/// not exist is an error, not an empty registry created by mistake.
-/// The compiled-code cache under the root, when the root exists (read-only commands never
-/// create one).
+/// The compiled-code cache under the root, when a registry is there (a command never creates
+/// a root just to cache code).
 fn code_cache(root: &Path) -> Option<std::path::PathBuf> {
-    root.join(hookhost::registry::DB_FILE)
-        .exists()
-        .then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
-}
-
-fn open_existing(root: &Path) -> Result<Registry> {
-    if !root.join(hookhost::registry::DB_FILE).exists() {
-        bail!(
-            "no registry at {} (publish a hook first, or point --root / HOOKHOST_HOME at one)",
-            root.display()
-        );
-    }
-    Ok(Registry::open(root)?)
+    Registry::exists(root).then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
 }
 
 /// The first Ctrl-C cancels the run (guest code stops within one epoch tick and the output

@@ -1,0 +1,196 @@
+//! Input: the records of a batch, from any source, checked once and cut into chunks.
+//!
+//! - [`jsonl`] — [`InputReader`] streams a JSONL file (or stdin), hashing every byte and naming
+//!   every bad line.
+//! - [`values`] — [`Record`]s given as values (an embedding worker's iterator or stream),
+//!   checked like lines and digested as the JSONL they serialize to.
+//! - [`files`] — [`FilesRoot`]: where each record's files are, walked through a capability
+//!   handle.
+//! - `check` — the one record check both apply: id rules, size hint, duplicates, files.
+//!
+//! Whatever the source, the execution layer sees a [`Source`] of [`Chunk`]s: the items one call
+//! settles, invalid lines riding along in input order.
+
+mod check;
+pub mod files;
+pub mod jsonl;
+pub mod values;
+
+use std::io::BufReader;
+use std::path::PathBuf;
+
+pub use self::check::check_id;
+pub use self::files::{FilesRoot, MAX_FILES_PER_RECORD};
+pub use self::jsonl::{DEFAULT_MAX_LINE_BYTES, InputReader};
+pub use self::values::{Record, RecordChecker, ValuesSource};
+use crate::bindings;
+use crate::error::Error;
+use crate::provenance::InputRecord;
+
+/// One non-blank input line (or one record given as a value).
+#[derive(Debug, Clone)]
+pub enum InputItem {
+    /// A valid record.
+    Record {
+        /// 1-based line number (or position).
+        line: u64,
+        /// The record, with its files directory resolved.
+        record: PendingRecord,
+    },
+    /// A line that is not a valid record.
+    Invalid {
+        /// 1-based line number (or position).
+        line: u64,
+        /// The record's id, when the line had a usable one.
+        id: Option<String>,
+        /// Why the line was refused.
+        reason: String,
+    },
+}
+
+/// One record ready to run, with the files directory it may read, if any.
+#[derive(Debug, Clone)]
+pub struct PendingRecord {
+    /// The record as the guest receives it.
+    pub record: bindings::Record,
+    /// The host directory holding the record's files, shown to the guest at
+    /// `record.files_dir`.
+    pub files_host_dir: Option<PathBuf>,
+}
+
+/// A non-blank input item waiting for its chunk to settle, kept in input order.
+#[derive(Debug, Clone)]
+pub enum Slot {
+    /// A valid record: the next of the chunk's `records`.
+    Record {
+        /// 1-based line number (or position).
+        line: u64,
+    },
+    /// An invalid line, settled as an `invalid_input` error.
+    Invalid {
+        /// 1-based line number (or position).
+        line: u64,
+        /// Its id, when it had a usable one.
+        id: Option<String>,
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// The items one call settles: every slot in input order, and the valid records among them.
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// Every item, in input order.
+    pub slots: Vec<Slot>,
+    /// The valid records among them, in order.
+    pub records: Vec<PendingRecord>,
+}
+
+impl Chunk {
+    /// Adds the next item.
+    pub fn push(&mut self, item: InputItem) {
+        match item {
+            InputItem::Record { line, record } => {
+                self.slots.push(Slot::Record { line });
+                self.records.push(record);
+            }
+            InputItem::Invalid { line, id, reason } => {
+                self.slots.push(Slot::Invalid { line, id, reason });
+            }
+        }
+    }
+
+    /// Whether the chunk holds no item (the end of input).
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// Where a batch's items come from, a chunk at a time.
+pub trait Source: Send {
+    /// The next chunk: items until `records` valid records (invalid lines ride along) or the
+    /// end of input; an empty chunk at the end.
+    fn next_chunk(&mut self, records: usize) -> Result<Chunk, Error>;
+    /// Input read so far, in bytes (cheap, for progress).
+    fn bytes_read(&self) -> u64;
+    /// What was read so far, for provenance.
+    fn summary(&self) -> InputRecord;
+}
+
+/// Where a JSONL batch comes from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A JSONL file.
+    File(PathBuf),
+    /// Standard input.
+    Stdin,
+}
+
+impl Input {
+    /// Opens the batch as a [`Source`], then the files directory `files` (record `<id>`'s files
+    /// are under `<files>/<id>/`), if any.
+    pub fn open(&self, files: Option<&std::path::Path>) -> Result<JsonlSource, Error> {
+        let (reader, name): (Box<dyn std::io::BufRead + Send>, PathBuf) = match self {
+            Input::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                    let e = std::io::Error::other("is a directory, not a JSONL file");
+                    return Err(Error::io(path, e));
+                }
+                (
+                    Box::new(BufReader::with_capacity(256 * 1024, file)),
+                    path.clone(),
+                )
+            }
+            Input::Stdin => (
+                Box::new(BufReader::new(std::io::stdin())),
+                PathBuf::from("<stdin>"),
+            ),
+        };
+        let files = files.map(FilesRoot::open).transpose()?;
+        Ok(JsonlSource {
+            reader: InputReader::new(reader, files),
+            name,
+        })
+    }
+}
+
+/// A JSONL batch as a [`Source`]: its reader and the name read errors give it.
+pub struct JsonlSource {
+    reader: InputReader<Box<dyn std::io::BufRead + Send>>,
+    name: PathBuf,
+}
+
+impl std::fmt::Debug for JsonlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlSource")
+            .field("name", &self.name)
+            .field("reader", &self.reader)
+            .finish()
+    }
+}
+
+impl Source for JsonlSource {
+    fn next_chunk(&mut self, records: usize) -> Result<Chunk, Error> {
+        let mut chunk = Chunk::default();
+        while chunk.records.len() < records {
+            match self
+                .reader
+                .next_item()
+                .map_err(|e| Error::io(&self.name, e))?
+            {
+                Some(item) => chunk.push(item),
+                None => break,
+            }
+        }
+        Ok(chunk)
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.reader.bytes_read()
+    }
+
+    fn summary(&self) -> InputRecord {
+        self.reader.summary()
+    }
+}

@@ -1,0 +1,129 @@
+"""Row values: Python field values to WIT ``value`` cases, checked against their columns."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from ._contract import Column, ColumnType, Contract, Json
+
+__all__ = ["RowError", "Value", "row_values", "to_value"]
+
+_S64_MIN, _S64_MAX = -(2**63), 2**63 - 1
+
+
+class RowError(ValueError):
+    """A row value that cannot be sent: the message names the row and column.
+
+    The SDK turns it into an ``errored`` outcome (not retryable) for that record only.
+    """
+
+
+@dataclass(frozen=True)
+class Value:
+    """One WIT ``value``: ``kind`` is the case (``None`` for ``null``), ``payload`` its data."""
+
+    kind: ColumnType | None
+    payload: Any = None
+
+
+NULL = Value(None)
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__qualname__
+
+
+def _text(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RowError(f"is not valid Unicode text ({e.reason} at {e.start})") from None
+    return value
+
+
+def _timestamp(value: datetime.datetime) -> str:
+    offset = value.utcoffset()
+    if offset is None:
+        raise RowError(
+            "is a naive datetime (no tzinfo); a timestamp needs an offset, "
+            "e.g. datetime.now(timezone.utc) or dt.replace(tzinfo=timezone.utc)"
+        )
+    if offset.microseconds or offset.seconds % 60:
+        raise RowError(f"has the offset {offset}, which RFC 3339 cannot express (whole minutes)")
+    text = value.isoformat()
+    # RFC 3339 allows both; `Z` is the common spelling of UTC (and what the Rust examples use).
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def to_value(value: Any, column: Column) -> Value:
+    """The WIT value of ``value`` in ``column``; :class:`RowError` (without the column) if unfit.
+
+    Numbers are not checked for being finite: a NaN travels to the host, which refuses it as a
+    contract violation of that record.
+    """
+    if value is None:
+        if not column.nullable:
+            raise RowError("is None, but the column is required (annotate it X | None)")
+        return NULL
+    ty = column.ty
+    if ty is ColumnType.TEXT and isinstance(value, str):
+        return Value(ty, _text(value))
+    if ty is ColumnType.INTEGER and isinstance(value, int) and not isinstance(value, bool):
+        if not _S64_MIN <= value <= _S64_MAX:
+            raise RowError(f"{value} does not fit a signed 64-bit integer")
+        return Value(ty, int(value))
+    if ty is ColumnType.NUMBER and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Value(ty, float(value))
+    if ty is ColumnType.BOOLEAN and isinstance(value, bool):
+        return Value(ty, value)
+    if ty is ColumnType.TIMESTAMP and isinstance(value, datetime.datetime):
+        return Value(ty, _timestamp(value))
+    if (
+        ty is ColumnType.DATE
+        and isinstance(value, datetime.date)
+        and not isinstance(value, datetime.datetime)
+    ):
+        return Value(ty, value.isoformat())
+    if ty is ColumnType.UUID and isinstance(value, uuid.UUID):
+        return Value(ty, str(value))
+    if ty is ColumnType.JSON:
+        wrapped = value if isinstance(value, Json) else Json(value)
+        try:
+            return Value(ty, _text(wrapped.to_text()))
+        except (TypeError, ValueError) as e:
+            raise RowError(f"cannot be serialised as JSON: {e}") from None
+    if ty is ColumnType.FLOAT_VECTOR and isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                raise RowError(f"item {i} is a {_type_name(item)}, not a float")
+        return Value(ty, [float(item) for item in value])
+    expected = {
+        ColumnType.TEXT: "str",
+        ColumnType.INTEGER: "int",
+        ColumnType.NUMBER: "float",
+        ColumnType.BOOLEAN: "bool",
+        ColumnType.TIMESTAMP: "datetime.datetime",
+        ColumnType.DATE: "datetime.date",
+        ColumnType.UUID: "uuid.UUID",
+        ColumnType.FLOAT_VECTOR: "list[float]",
+    }[ty]
+    raise RowError(f"is a {_type_name(value)}, expected {expected}")
+
+
+def row_values(row: Any, row_class: type, contract: Contract, index: int) -> list[Value]:
+    """The values of one row (an instance of ``row_class``) in column order."""
+    if type(row) is not row_class:
+        raise RowError(
+            f"row {index} is a {_type_name(row)}, not a {row_class.__qualname__}"
+        )
+    values = []
+    for field, column in zip(dataclasses.fields(row_class), contract.columns):
+        try:
+            values.append(to_value(getattr(row, field.name), column))
+        except RowError as e:
+            raise RowError(f"row {index}, column {column.name!r}: value {e}") from None
+    return values
