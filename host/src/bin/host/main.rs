@@ -439,24 +439,16 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
     })
 }
 
-/// Opens the registry for a command that only reads or moves what is there: a root that does
-/// not exist is an error, not an empty registry created by mistake.
 /// The compiled-code cache under the root, when the root exists (read-only commands never
 /// create one).
 fn code_cache(root: &Path) -> Option<std::path::PathBuf> {
-    root.join(hookhost::registry::DB_FILE)
-        .exists()
-        .then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
+    Registry::exists(root).then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
 }
 
+/// Opens the registry for a command that only reads or moves what is there: a root that does
+/// not exist is an error, not an empty registry created by mistake.
 fn open_existing(root: &Path) -> Result<Registry> {
-    if !root.join(hookhost::registry::DB_FILE).exists() {
-        bail!(
-            "no registry at {} (publish a hook first, or point --root / HOOKHOST_HOME at one)",
-            root.display()
-        );
-    }
-    Ok(Registry::open(root)?)
+    Ok(Registry::open_existing(root)?)
 }
 
 /// The first Ctrl-C cancels the run (guest code stops within one epoch tick and the output
