@@ -70,12 +70,12 @@ pub enum Error {
         reason: &'static str,
     },
     /// No hook of that name is registered.
-    #[error("no hook named `{name}` in the registry at {}", root.display())]
+    #[error("no hook named `{name}` in the registry at {registry}")]
     HookNotFound {
         /// The name asked for.
         name: String,
-        /// The registry root searched.
-        root: PathBuf,
+        /// The registry searched, as its store describes itself (`/x/registry.db`).
+        registry: String,
     },
     /// The hook has no release of that version.
     #[error("hook `{name}` has no release v{version} (latest is v{latest})")]
@@ -105,22 +105,21 @@ pub enum Error {
         digest: String,
     },
     /// The blob store has no component with that digest.
-    #[error("component {digest} is missing from the blob store (expected at {})", path.display())]
+    #[error("component {digest} is missing from the blob store (expected at {location})")]
     BlobNotFound {
         /// The digest.
         digest: String,
-        /// Where it should be.
-        path: PathBuf,
+        /// Where it should be: a path, a URL.
+        location: String,
     },
     /// A stored component's bytes no longer hash to its name: it was altered on disk.
     #[error(
-        "blob {} is corrupt: its bytes hash to {actual}, not {expected}; refusing to use it \
-         (publish the component again to repair it)",
-        path.display()
+        "blob {location} is corrupt: its bytes hash to {actual}, not {expected}; refusing to use \
+         it (publish the component again to repair it)"
     )]
     CorruptBlob {
-        /// The blob's file.
-        path: PathBuf,
+        /// Where the blob is: a path, a URL.
+        location: String,
         /// The digest it is named after.
         expected: String,
         /// The digest of its bytes.
@@ -182,23 +181,34 @@ pub enum Error {
         /// Why recording failed.
         source: Box<Error>,
     },
-    /// The registry database failed.
-    #[error("registry {}: {source}", path.display())]
-    Registry {
-        /// The database file.
-        path: PathBuf,
-        /// The underlying error.
-        source: rusqlite::Error,
+    /// The registry's store (its database) failed.
+    #[error("registry {registry}: {operation}: {source}")]
+    Store {
+        /// The registry, as its store describes itself (`/x/registry.db`,
+        /// `postgres://host:5432/db`).
+        registry: String,
+        /// What it was doing: `recording run 0193…`, `reading hook `text_stats``.
+        operation: String,
+        /// The backend's own error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A registry that should already exist does not: nothing was ever published there.
+    #[error(
+        "no registry at {} (publish a hook first, or point --root / HOOKHOST_HOME at one)",
+        root.display()
+    )]
+    RegistryNotFound {
+        /// The root asked for.
+        root: PathBuf,
     },
     /// The registry was written by a newer hookhost, with a schema this one does not know.
     #[error(
-        "registry {} has schema version {found}, newer than this hookhost knows ({known}); \
-         upgrade hookhost",
-        path.display()
+        "registry {registry} has schema version {found}, newer than this hookhost knows \
+         ({known}); upgrade hookhost"
     )]
     RegistryTooNew {
-        /// The database file.
-        path: PathBuf,
+        /// The registry, as its store describes itself.
+        registry: String,
         /// Its schema version.
         found: u32,
         /// The newest this host knows.
@@ -214,15 +224,6 @@ pub enum Error {
         arg: String,
         /// What is wrong with it.
         reason: String,
-    },
-    /// The registry root has no registry, and the operation needs one that exists.
-    #[error(
-        "no registry at {} (publish a hook first, or point --root / HOOKHOST_HOME at one)",
-        root.display()
-    )]
-    RegistryNotFound {
-        /// The root looked at.
-        root: PathBuf,
     },
     /// A set of hooks names one hook more than once (with or without a version).
     #[error("hook `{name}` is named more than once in the set; each hook runs once per batch")]

@@ -1,10 +1,16 @@
-//! The blob store: component bytes under `blobs/sha256/<hex>`, named by their digest.
+//! Component bytes, named by their digest: [`BlobStore`], the raw operations a backend gives
+//! (put bytes under a digest, get the bytes of a digest); [`DirBlobStore`], the local directory
+//! `blobs/sha256/<hex>` under a registry root, the first backend; and [`Blobs`], what the
+//! registry uses over any of them, which hashes every blob it reads again.
 //!
-//! A blob is written under a hidden temporary name, fsynced, renamed to its digest and the
-//! directory fsynced, so a blob name is only ever visible with all of its bytes. Every read
-//! hashes the bytes again: a blob that no longer matches its name is refused, never run.
-//! All access goes through one cap-std [`Dir`] rooted at `blobs/sha256`, and names are
-//! checked to be 64 lowercase hex digits before use.
+//! The re-hash lives in [`Blobs`], once, above every backend: a blob whose bytes no longer match
+//! its name is refused ([`Error::CorruptBlob`]) wherever it is kept, and putting the right bytes
+//! again repairs it.
+//!
+//! [`DirBlobStore`] writes a blob under a hidden temporary name, fsyncs it, renames it to its
+//! digest and fsyncs the directory, so a blob name is only ever visible with all of its bytes.
+//! All access goes through one cap-std [`Dir`] rooted at `blobs/sha256`, and names are checked
+//! to be 64 lowercase hex digits before use.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -15,31 +21,114 @@ use crate::digest::{hex_of, sha256_digest};
 use crate::error::Error;
 use crate::fsutil::{remove_stale_temps, sync_dir};
 
-/// The store's directory under the registry root.
+/// The local store's directory under the registry root.
 pub const BLOBS_DIR: &str = "blobs/sha256";
 
-/// Content-addressed component bytes.
+/// Where component bytes are kept: raw operations, no checks of the bytes (that is
+/// [`Blobs`]'s). Synchronous like [`Store`](super::store::Store), for the same reasons.
+pub trait BlobStore: Send + Sync + std::fmt::Debug {
+    /// Where the blob of `digest` is, or would be, for messages: a path, a URL.
+    fn location(&self, digest: &str) -> String;
+
+    /// The bytes kept under `digest` as they are, or `None` when there are none.
+    /// [`Error::InvalidDigest`] when `digest` is not `sha256:<64 lowercase hex>`.
+    fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error>;
+
+    /// Keeps `bytes` under `digest`, replacing what was there, so that a reader sees either
+    /// the old bytes or all of the new ones. The caller has checked that they hash to it.
+    fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), Error>;
+}
+
+/// Component bytes over any [`BlobStore`], checked: every read hashes the bytes again.
 #[derive(Debug)]
-pub struct BlobStore {
+pub struct Blobs {
+    store: Box<dyn BlobStore>,
+}
+
+impl Blobs {
+    /// Checked access to `store`.
+    pub fn new(store: Box<dyn BlobStore>) -> Blobs {
+        Blobs { store }
+    }
+
+    /// The local directory store under registry root `root` ([`DirBlobStore::open`]).
+    pub fn open_dir(root: &Path) -> Result<Blobs, Error> {
+        Ok(Blobs::new(Box::new(DirBlobStore::open(root)?)))
+    }
+
+    /// Where the blob of `digest` is, or would be, for messages.
+    pub fn location(&self, digest: &str) -> String {
+        self.store.location(digest)
+    }
+
+    /// Stores `bytes` and returns their digest. Storing bytes that are already there is a
+    /// no-op, unless the stored copy no longer matches its name: then it is replaced.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, Error> {
+        let digest = sha256_digest(bytes);
+        match self.get(&digest) {
+            Ok(_) => return Ok(digest),
+            Err(Error::CorruptBlob { .. }) => {
+                tracing::warn!(%digest, "replacing a stored blob that no longer matched its name");
+            }
+            Err(Error::BlobNotFound { .. }) => {}
+            Err(other) => return Err(other),
+        }
+        self.store.put(&digest, bytes)?;
+        tracing::debug!(%digest, bytes = bytes.len(), "blob stored");
+        Ok(digest)
+    }
+
+    /// Reads the blob of `digest`, checking that its bytes still hash to it.
+    pub fn get(&self, digest: &str) -> Result<Vec<u8>, Error> {
+        if hex_of(digest).is_none() {
+            return Err(Error::InvalidDigest {
+                digest: digest.to_owned(),
+            });
+        }
+        let Some(bytes) = self.store.get(digest)? else {
+            return Err(Error::BlobNotFound {
+                digest: digest.to_owned(),
+                location: self.store.location(digest),
+            });
+        };
+        let actual = sha256_digest(&bytes);
+        if actual != digest {
+            return Err(Error::CorruptBlob {
+                location: self.store.location(digest),
+                expected: digest.to_owned(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// Blobs as files `blobs/sha256/<hex>` under a registry root.
+#[derive(Debug)]
+pub struct DirBlobStore {
     path: PathBuf,
     dir: Dir,
 }
 
-impl BlobStore {
-    /// Opens (creating if needed) the store under `root`.
-    pub fn open(root: &Path) -> Result<BlobStore, Error> {
+impl DirBlobStore {
+    /// Opens (creating if needed) the store under registry root `root`, removing temporary
+    /// files older than [`STALE_TEMP_AGE`](crate::fsutil::STALE_TEMP_AGE) that interrupted
+    /// writes left.
+    pub fn open(root: &Path) -> Result<DirBlobStore, Error> {
         let path = root.join(BLOBS_DIR);
         std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority())
             .map_err(|e| Error::io(&path, e))?;
-        let store = BlobStore { path, dir };
-        store.remove_stale_temps();
-        Ok(store)
+        remove_stale_temps(&dir, "blob");
+        Ok(DirBlobStore { path, dir })
     }
 
-    /// Removes temporary files older than [`STALE_TEMP_AGE`], left by interrupted writes.
-    fn remove_stale_temps(&self) {
-        remove_stale_temps(&self.dir, "blob");
+    /// The file name of `digest`'s blob: its 64 hex digits, checked, so no digest names a path
+    /// outside the directory.
+    fn name_of(digest: &str) -> Result<&str, Error> {
+        hex_of(digest).ok_or_else(|| Error::InvalidDigest {
+            digest: digest.to_owned(),
+        })
     }
 
     /// Where the blob of `digest` lives (whether or not it exists).
@@ -49,22 +138,30 @@ impl BlobStore {
             None => self.path.join(digest),
         }
     }
+}
 
-    /// Stores `bytes` and returns their digest. Storing bytes that are already there is a
-    /// no-op, unless the stored copy no longer matches its name: then it is replaced.
-    pub fn put(&self, bytes: &[u8]) -> Result<String, Error> {
-        let digest = sha256_digest(bytes);
-        let hex = hex_of(&digest).expect("sha256_digest gives sha256:<hex>");
-        match self.get(&digest) {
-            Ok(_) => return Ok(digest),
-            Err(Error::CorruptBlob { .. }) => {
-                tracing::warn!(%digest, "replacing a stored blob that no longer matched its name");
-            }
-            Err(Error::BlobNotFound { .. }) => {}
-            Err(other) => return Err(other),
-        }
+impl BlobStore for DirBlobStore {
+    fn location(&self, digest: &str) -> String {
+        self.path_of(digest).display().to_string()
+    }
+
+    fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {
+        let hex = DirBlobStore::name_of(digest)?;
+        let path = self.path.join(hex);
+        let mut file = match self.dir.open(hex) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Some(bytes))
+    }
+
+    fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), Error> {
+        let hex = DirBlobStore::name_of(digest)?;
         let temp = format!(".tmp-{hex}-{}", uuid::Uuid::now_v7().simple());
-        let io = |e| Error::io(self.path.join(&temp), e);
         let write = || -> std::io::Result<()> {
             let mut file = self.dir.create(&temp)?;
             file.write_all(bytes)?;
@@ -74,40 +171,9 @@ impl BlobStore {
         };
         if let Err(e) = write() {
             let _ = self.dir.remove_file(&temp);
-            return Err(io(e));
+            return Err(Error::io(self.path.join(&temp), e));
         }
-        tracing::debug!(%digest, bytes = bytes.len(), "blob stored");
-        Ok(digest)
-    }
-
-    /// Reads the blob of `digest`, checking that its bytes still hash to it.
-    pub fn get(&self, digest: &str) -> Result<Vec<u8>, Error> {
-        let hex = hex_of(digest).ok_or_else(|| Error::InvalidDigest {
-            digest: digest.to_owned(),
-        })?;
-        let path = self.path.join(hex);
-        let mut file = match self.dir.open(hex) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::BlobNotFound {
-                    digest: digest.to_owned(),
-                    path,
-                });
-            }
-            Err(e) => return Err(Error::io(path, e)),
-        };
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)
-            .map_err(|e| Error::io(&path, e))?;
-        let actual = sha256_digest(&bytes);
-        if actual != digest {
-            return Err(Error::CorruptBlob {
-                path,
-                expected: digest.to_owned(),
-                actual,
-            });
-        }
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -116,10 +182,20 @@ mod tests {
     use super::*;
     use crate::fsutil::STALE_TEMP_AGE;
 
+    /// The blob backend under test, raw, at `root`; [`Blobs`] over it is what the registry
+    /// uses. Another backend's tests open theirs here.
+    fn open_raw(root: &Path) -> DirBlobStore {
+        DirBlobStore::open(root).unwrap()
+    }
+
+    fn open(root: &Path) -> Blobs {
+        Blobs::new(Box::new(open_raw(root)))
+    }
+
     #[test]
     fn put_then_get_round_trips_and_is_idempotent() {
         let root = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(root.path()).unwrap();
+        let store = open(root.path());
         let digest = store.put(b"component bytes").unwrap();
         assert_eq!(digest, sha256_digest(b"component bytes"));
         assert_eq!(store.put(b"component bytes").unwrap(), digest);
@@ -136,22 +212,43 @@ mod tests {
     }
 
     #[test]
-    fn a_tampered_blob_is_refused_naming_its_path() {
+    fn a_tampered_blob_is_refused_naming_where_it_is() {
         let root = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(root.path()).unwrap();
+        let store = open(root.path());
         let digest = store.put(b"original").unwrap();
-        let path = store.path_of(&digest);
-        std::fs::write(&path, b"tampered").unwrap();
+        // Alter the bytes under the checks, through the raw backend.
+        open_raw(root.path()).put(&digest, b"tampered").unwrap();
         let error = store.get(&digest).unwrap_err();
+        let location = store.location(&digest);
         assert!(
-            matches!(&error, Error::CorruptBlob { path: p, expected, actual }
-                if *p == path && *expected == digest && *actual == sha256_digest(b"tampered")),
+            matches!(&error, Error::CorruptBlob { location: l, expected, actual }
+                if *l == location && *expected == digest && *actual == sha256_digest(b"tampered")),
             "{error:?}"
         );
-        assert!(error.to_string().contains(&path.display().to_string()));
+        assert!(error.to_string().contains(&location));
         // Publishing the right bytes again repairs it.
         store.put(b"original").unwrap();
         assert_eq!(store.get(&digest).unwrap(), b"original");
+    }
+
+    #[test]
+    fn a_blob_altered_on_disk_is_refused_naming_its_path() {
+        let root = tempfile::tempdir().unwrap();
+        let store = open(root.path());
+        let digest = store.put(b"original").unwrap();
+        let path = open_raw(root.path()).path_of(&digest);
+        assert_eq!(
+            path,
+            root.path().join(BLOBS_DIR).join(hex_of(&digest).unwrap())
+        );
+        std::fs::write(&path, b"tampered").unwrap();
+        let error = store.get(&digest).unwrap_err();
+        assert!(
+            matches!(&error, Error::CorruptBlob { location, .. }
+                if *location == path.display().to_string()),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(&path.display().to_string()));
     }
 
     #[test]
@@ -170,7 +267,7 @@ mod tests {
             .unwrap()
             .set_modified(long_ago)
             .unwrap();
-        BlobStore::open(root.path()).unwrap();
+        open(root.path());
         assert!(!stale.exists());
         assert!(fresh.exists(), "a write in progress is left alone");
     }
@@ -178,15 +275,25 @@ mod tests {
     #[test]
     fn missing_and_malformed_digests_are_told_apart() {
         let root = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(root.path()).unwrap();
+        let store = open(root.path());
         let missing = sha256_digest(b"never stored");
         assert!(matches!(
             store.get(&missing),
-            Err(Error::BlobNotFound { .. })
+            Err(Error::BlobNotFound { location, .. }) if location == store.location(&missing)
         ));
         for bad in ["sha256:../../etc/passwd", "md5:abc", "sha256:ABCDEF", ""] {
             assert!(
                 matches!(store.get(bad), Err(Error::InvalidDigest { .. })),
+                "{bad}"
+            );
+            // The raw backend checks names too, whoever calls it.
+            let raw = open_raw(root.path());
+            assert!(
+                matches!(raw.get(bad), Err(Error::InvalidDigest { .. })),
+                "{bad}"
+            );
+            assert!(
+                matches!(raw.put(bad, b"x"), Err(Error::InvalidDigest { .. })),
                 "{bad}"
             );
         }

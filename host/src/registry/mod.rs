@@ -1,8 +1,9 @@
 //! The registry: hooks with a name and a history, on one root directory.
 //!
-//! A root holds `blobs/sha256/<hex>` (component bytes, see [`BlobStore`]) and `registry.db`
-//! (SQLite: hooks, immutable numbered releases, live pointers and their history, and the
-//! append-only record of runs). [`Registry`] is the whole of it behind one handle:
+//! A root holds `blobs/sha256/<hex>` (component bytes, see [`Blobs`]) and `registry.db`
+//! (SQLite, see [`SqliteStore`]: hooks, immutable numbered releases, live pointers and their
+//! history, and the append-only record of runs). [`Registry`] is the whole of it behind one
+//! handle, and the one place its rules live:
 //!
 //! - [`Registry::publish`] validates a component (it loads, implements the hook world, has a
 //!   well-formed contract, fits the size cap), classifies its contract against the hook's with
@@ -17,8 +18,17 @@
 //!   in one snapshot; [`Registry::record_batch`] records a batch's runs at once and, under an
 //!   idempotency key, the batch itself, which [`Registry::batch_by_key`] finds again.
 //!
-//! Several processes may use one root at once: writes are SQLite transactions that take the
-//! write lock up front, so versions stay gap-free and each digest gets one release.
+//! # Rules over a store
+//!
+//! The records live behind [`Store`], a trait of small transactional operations (see
+//! [`store`] for what a backend must guarantee, and how an async one plugs in), and the bytes
+//! behind [`BlobStore`], raw puts and gets. Neither decides anything: names, idempotent
+//! publishing, contract evolution, gap-free versions, live moves, batch keys and run-id
+//! prefixes are decided by [`Registry`], from what the store reads inside the transaction that
+//! writes the outcome; the re-hash of every blob read is done once, above every blob backend,
+//! by [`Blobs`]. Several processes may use one root at once: a write transaction excludes other
+//! writers of what it read (SQLite: `BEGIN IMMEDIATE`), so versions stay gap-free and each
+//! digest gets one release. [`Registry::with_store`] takes any other backend.
 //!
 //! ```no_run
 //! use hookhost::{Host, HostConfig};
@@ -43,24 +53,24 @@
 //! ```
 
 mod blobs;
-mod db;
+mod sqlite;
+pub mod store;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-pub use self::blobs::{BLOBS_DIR, BlobStore};
-pub use self::db::{BUSY_TIMEOUT, SCHEMA_VERSION};
-use self::db::{Db, Lookup, Missing, NewRelease};
+pub use self::blobs::{BLOBS_DIR, BlobStore, Blobs, DirBlobStore};
+pub use self::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
+use self::store::{ReadTx, Store, StoredHook, WriteTx};
 use crate::component::{HookComponent, Host};
 use crate::config::canonical_config;
 use crate::contract::Contract;
 use crate::error::Error;
-use crate::evolution::Evolution;
+use crate::evolution::{Evolution, classify};
 use crate::limits::{DEFAULT_FUEL_PER_RECORD, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, Limits};
-use crate::provenance::RunRecord;
 pub use crate::provenance::{BatchRecorded, NewBatch, Recorder, RunEntry, StoredBatch};
+use crate::provenance::{RunRecord, now_rfc3339};
 
 /// The registry root used when none is given: `.hookhost` in the working directory.
 pub const DEFAULT_ROOT: &str = ".hookhost";
@@ -69,12 +79,16 @@ pub const DB_FILE: &str = "registry.db";
 /// The longest hook name, in bytes.
 pub const MAX_HOOK_NAME_BYTES: usize = 40;
 
-/// A registry root: blobs and database. `Send + Sync`; share it behind an `Arc`.
+/// The shortest run-id prefix [`Registry::run_record`] accepts.
+pub const MIN_RUN_ID_PREFIX: usize = 4;
+
+/// A registry: its rules over a [`Store`] of records and checked [`Blobs`].
+/// `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
 pub struct Registry {
     root: PathBuf,
-    blobs: BlobStore,
-    db: Mutex<Db>,
+    store: Box<dyn Store>,
+    blobs: Blobs,
 }
 
 /// The limits a release carries, used by its runs unless overridden (within the host's
@@ -228,23 +242,35 @@ pub struct Published {
     pub previous_live: Option<u32>,
 }
 
+/// A release about to be recorded: everything but its version and time.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRelease {
+    pub hook: String,
+    pub origin: String,
+    pub digest: String,
+    pub size: u64,
+    pub contract: Contract,
+    pub config: String,
+    pub limits: ReleaseLimits,
+    pub source_ref: Option<String>,
+    pub built_by: Option<String>,
+}
+
 impl Registry {
     /// Opens the registry at `root`, creating the directory, the blob store and the database
     /// as needed, and bringing the schema up to date.
     pub fn open(root: impl AsRef<Path>) -> Result<Registry, Error> {
         let root = root.as_ref().to_owned();
         std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-        let blobs = BlobStore::open(&root)?;
-        let db = Db::open(&root.join(DB_FILE))?;
+        let blobs = Blobs::open_dir(&root)?;
+        let store = SqliteStore::open(&root.join(DB_FILE))?;
         tracing::debug!(root = %root.display(), "registry open");
-        Ok(Registry {
-            root,
-            blobs,
-            db: Mutex::new(db),
-        })
+        Ok(Registry::with_store(root, Box::new(store), blobs))
     }
 
-    /// Opens the registry at `root`, which must exist already: nothing is created.
+    /// Opens the registry at `root`, which must already exist ([`Registry::exists`]); for
+    /// commands that only read or move what is there. A missing root is
+    /// [`Error::RegistryNotFound`], and nothing is created for it.
     pub fn open_existing(root: impl AsRef<Path>) -> Result<Registry, Error> {
         let root = root.as_ref();
         if !Registry::exists(root) {
@@ -255,9 +281,30 @@ impl Registry {
         Registry::open(root)
     }
 
-    /// Whether `root` holds a registry.
+    /// Whether a registry has been created at `root` (its database is there).
     pub fn exists(root: impl AsRef<Path>) -> bool {
-        root.as_ref().join(DB_FILE).exists()
+        root.as_ref().join(DB_FILE).is_file()
+    }
+
+    /// A registry over any store of records and blobs. `root` is the directory the host keeps
+    /// its local files under (the compiled-code cache); the records and bytes are wherever
+    /// `store` and `blobs` keep them. The rules are the same whatever the backends.
+    ///
+    /// ```no_run
+    /// use hookhost::registry::{Blobs, DB_FILE, Registry, SqliteStore};
+    ///
+    /// // What `Registry::open(root)` does.
+    /// let root = std::path::Path::new(".hookhost");
+    /// let store = SqliteStore::open(&root.join(DB_FILE))?;
+    /// let registry = Registry::with_store(root, Box::new(store), Blobs::open_dir(root)?);
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn with_store(root: impl Into<PathBuf>, store: Box<dyn Store>, blobs: Blobs) -> Registry {
+        Registry {
+            root: root.into(),
+            store,
+            blobs,
+        }
     }
 
     /// The root directory.
@@ -265,17 +312,9 @@ impl Registry {
         &self.root
     }
 
-    /// The blob store.
-    pub fn blobs(&self) -> &BlobStore {
+    /// The blob store, checked.
+    pub fn blobs(&self) -> &Blobs {
         &self.blobs
-    }
-
-    fn db(&self) -> MutexGuard<'_, Db> {
-        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-        // back on drop), so a poisoned lock is still safe to use.
-        self.db
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Publishes component `bytes` (named `origin` in messages) as a release of
@@ -310,62 +349,114 @@ impl Registry {
         };
         // Refuse a destructive contract before storing bytes that no release would use. The
         // check is repeated inside the write transaction, which is what decides.
-        if let Some(current) = self.db().hook_contract(&new.hook)?
-            && let Evolution::Destructive { changes } =
-                crate::evolution::classify(&current, &new.contract)
-        {
-            return Err(Error::ContractChanged {
-                hook: new.hook,
-                origin: new.origin,
-                changes,
-            });
+        if let Some(hook) = self.store.read()?.hook(&new.hook)? {
+            check_evolution(&hook, &new)?;
         }
         self.blobs.put(bytes)?;
-        let recorded = self.db().record_release(new)?;
-        let release = &recorded.release;
+        let published = self.record_release(new)?;
+        let release = &published.release;
         tracing::info!(hook = %release.hook, version = release.version,
-            digest = %release.digest, created = recorded.created, "published");
+            digest = %release.digest, created = published.created, "published");
+        Ok(published)
+    }
+
+    /// Records `new` as the next release of its hook, or returns the existing release of its
+    /// digest: every rule of [`Registry::publish`] but validating and storing the bytes.
+    ///
+    /// All of it is decided from what the write transaction reads, so writers racing in other
+    /// processes cannot both take one version or both release one digest.
+    pub(crate) fn record_release(&self, new: NewRelease) -> Result<Published, Error> {
+        let mut tx = self.store.write()?;
+        tx.lock_hook(&new.hook)?;
+        let hook = tx.hook(&new.hook)?;
+        if let Some(existing) = tx.release_by_digest(&new.hook, &new.digest)? {
+            // Nothing is written: the transaction is dropped, so rolled back.
+            let live = hook.as_ref().map_or(0, |h| h.live_version);
+            return Ok(Published {
+                release: existing_release(existing, &new, live)?,
+                created: false,
+                evolution: Evolution::Identical,
+                previous_live: None,
+            });
+        }
+        let (evolution, previous_live, version) = match &hook {
+            Some(hook) => (
+                check_evolution(hook, &new)?,
+                Some(hook.live_version),
+                // Gap-free: versions are 1..=latest, so the next is latest + 1.
+                hook.latest_version + 1,
+            ),
+            None => (Evolution::Identical, None, 1),
+        };
+        let now = now_rfc3339();
+        let release = Release {
+            hook: new.hook,
+            version,
+            digest: new.digest,
+            size: new.size,
+            contract_digest: new.contract.digest(),
+            contract: new.contract,
+            config_digest: crate::digest::sha256_digest(new.config.as_bytes()),
+            config: new.config,
+            limits: new.limits,
+            source_ref: new.source_ref,
+            built_by: new.built_by,
+            created_at: now.clone(),
+            live: true,
+        };
+        // Identical and additive contracts both become the hook's: an additive one is a
+        // superset, and an identical one may carry newer descriptions or column order. The
+        // hook row comes first: a release refers to its hook.
+        match hook {
+            None => tx.insert_hook(&release.hook, &release.contract, version, &now)?,
+            Some(_) => tx.update_hook(&release.hook, &release.contract, version)?,
+        }
+        tx.insert_release(&release)?;
+        tx.insert_live_move(
+            &release.hook,
+            &LiveMove {
+                from_version: previous_live,
+                to_version: version,
+                cause: "publish".into(),
+                moved_at: now,
+            },
+        )?;
+        tx.commit()?;
         Ok(Published {
-            release: recorded.release,
-            created: recorded.created,
-            evolution: recorded.evolution,
-            previous_live: recorded.previous_live,
+            release,
+            created: true,
+            evolution,
+            previous_live,
         })
     }
 
     /// Every hook, by name.
     pub fn hooks(&self) -> Result<Vec<HookSummary>, Error> {
-        self.db().hooks()
+        self.store.read()?.hooks()
     }
 
     /// Every release of `hook`, oldest first.
     pub fn releases(&self, hook: &str) -> Result<Vec<Release>, Error> {
-        let db = self.db();
-        let releases = db.releases(hook)?;
-        if releases.is_empty() {
-            return Err(self.hook_not_found(hook));
-        }
-        Ok(releases)
+        let mut tx = self.store.read()?;
+        let stored = self.existing_hook(&mut *tx, hook)?;
+        let releases = tx.releases(hook)?;
+        Ok(releases
+            .into_iter()
+            .map(|release| with_live(release, stored.live_version))
+            .collect())
     }
 
     /// Every move of `hook`'s live pointer, oldest first.
     pub fn live_history(&self, hook: &str) -> Result<Vec<LiveMove>, Error> {
-        let moves = self.db().live_moves(hook)?;
-        if moves.is_empty() {
-            return Err(self.hook_not_found(hook));
-        }
-        Ok(moves)
+        let mut tx = self.store.read()?;
+        self.existing_hook(&mut *tx, hook)?;
+        tx.live_moves(hook)
     }
 
     /// Release `version` of `hook`, or its live release when `version` is `None`.
     pub fn release(&self, hook: &str, version: Option<u32>) -> Result<Release, Error> {
         check_hook_name(hook)?;
-        let found = self.db().lookup_all(&[(hook, version)])?;
-        let found = found
-            .into_iter()
-            .next()
-            .expect("one answer per hook asked for");
-        self.found(hook, found)
+        self.lookup(&mut *self.store.read()?, hook, version)
     }
 
     /// Resolves `name` or `name@version`.
@@ -401,11 +492,10 @@ impl Registry {
             }
             wanted.push((name, version));
         }
-        let found = self.db().lookup_all(&wanted)?;
+        let mut tx = self.store.read()?;
         wanted
             .iter()
-            .zip(found)
-            .map(|(&(hook, _), found)| self.found(hook, found))
+            .map(|&(hook, version)| self.lookup(&mut *tx, hook, version))
             .collect()
     }
 
@@ -414,11 +504,27 @@ impl Registry {
     /// history.
     pub fn set_live(&self, hook: &str, version: u32) -> Result<Option<u32>, Error> {
         check_hook_name(hook)?;
-        let moved = self.db().set_live(hook, version)?;
+        let mut tx = self.store.write()?;
+        let moved = self.move_live(&mut *tx, hook, version, &now_rfc3339())?;
+        if moved.is_some() {
+            tx.commit()?;
+        }
         if let Some(from) = moved {
             tracing::info!(%hook, from, to = version, "live pointer moved");
         }
         Ok(moved)
+    }
+
+    /// [`Registry::set_live`] for several hooks in one write transaction: readers see all of
+    /// the moves or none.
+    #[cfg(test)]
+    pub(crate) fn set_live_together(&self, moves: &[(&str, u32)]) -> Result<(), Error> {
+        let mut tx = self.store.write()?;
+        let now = now_rfc3339();
+        for &(hook, version) in moves {
+            self.move_live(&mut *tx, hook, version, &now)?;
+        }
+        tx.commit()
     }
 
     /// Reads `release`'s component from the blob store (checking its bytes against its
@@ -458,13 +564,35 @@ impl Registry {
 
     /// The newest runs first, of one hook (by name) or of all, at most `limit`.
     pub fn runs(&self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        self.db().runs(hook, limit)
+        self.store.read()?.runs(hook, limit)
     }
 
-    /// The run with id `run_id`, or the one run whose id starts with it (at least 4
-    /// characters).
+    /// The run with id `run_id`, or the one run whose id starts with it (at least
+    /// [`MIN_RUN_ID_PREFIX`] characters). An exact id wins over longer ids it is a prefix of;
+    /// a prefix that matches no run, or several, is [`Error::RunNotFound`] with how many it
+    /// matched.
     pub fn run_record(&self, run_id: &str) -> Result<StoredRun, Error> {
-        self.db().run(run_id)
+        let not_found = |matches| Error::RunNotFound {
+            run_id: run_id.to_owned(),
+            matches,
+        };
+        // One snapshot: a run recorded meanwhile cannot make the answer disagree with itself.
+        let mut tx = self.store.read()?;
+        if let Some(run) = tx.run(run_id)? {
+            return Ok(run);
+        }
+        if run_id.chars().count() < MIN_RUN_ID_PREFIX {
+            return Err(not_found(0));
+        }
+        let mut found = tx.runs_by_prefix(run_id, 2)?;
+        match found.len() {
+            0 => Err(not_found(0)),
+            1 => Ok(found.remove(0)),
+            _ => {
+                let matches = tx.count_runs_by_prefix(run_id)?;
+                Err(not_found(usize::try_from(matches).unwrap_or(usize::MAX)))
+            }
+        }
     }
 
     /// Records a batch's runs, and the batch itself when it has an idempotency key, in one
@@ -477,18 +605,42 @@ impl Registry {
     /// [`Registry::batch_by_key`] before running, to skip the work; this is what decides.
     /// A run id already recorded fails the whole batch.
     pub fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {
-        let recorded = self.db().record_batch(&batch)?;
-        match &recorded {
-            BatchRecorded::Recorded => tracing::info!(
-                batch_id = batch.batch_id,
-                runs = batch.runs.len(),
-                keyed = batch.idempotency_key.is_some(),
-                "batch recorded"
-            ),
-            BatchRecorded::Existing(existing) => tracing::info!(batch_id = batch.batch_id,
-                existing = %existing.batch_id, "batch key already recorded; nothing recorded"),
+        let mut tx = self.store.write()?;
+        if let Some(key) = batch.idempotency_key {
+            tx.lock_batch_key(key, batch.snapshot_digest)?;
+            if let Some(existing) = tx.batch_by_key(key, batch.snapshot_digest)? {
+                tracing::info!(batch_id = batch.batch_id, existing = %existing.batch_id,
+                    "batch key already recorded; nothing recorded");
+                return Ok(BatchRecorded::Existing(existing));
+            }
         }
-        Ok(recorded)
+        // One time for the whole batch: its runs and its row are recorded by one commit.
+        let now = now_rfc3339();
+        for run in batch.runs {
+            tx.insert_run(run, &now)?;
+        }
+        if let Some(key) = batch.idempotency_key {
+            tx.insert_batch(&StoredBatch {
+                batch_id: batch.batch_id.to_owned(),
+                idempotency_key: key.to_owned(),
+                snapshot_digest: batch.snapshot_digest.to_owned(),
+                run_ids: batch
+                    .runs
+                    .iter()
+                    .map(|run| run.record.run_id.clone())
+                    .collect(),
+                summary: batch.summary.clone(),
+                recorded_at: now,
+            })?;
+        }
+        tx.commit()?;
+        tracing::info!(
+            batch_id = batch.batch_id,
+            runs = batch.runs.len(),
+            keyed = batch.idempotency_key.is_some(),
+            "batch recorded"
+        );
+        Ok(BatchRecorded::Recorded)
     }
 
     /// The batch recorded with idempotency key `key` for the snapshot `snapshot_digest`, if
@@ -498,32 +650,115 @@ impl Registry {
         key: &str,
         snapshot_digest: &str,
     ) -> Result<Option<StoredBatch>, Error> {
-        self.db().batch_by_key(key, snapshot_digest)
+        self.store.read()?.batch_by_key(key, snapshot_digest)
     }
 
-    /// The release a lookup of `hook` found, or the error [`Registry::release`] gives.
-    fn found(&self, hook: &str, found: Lookup) -> Result<Release, Error> {
-        found.map_err(|missing| match missing {
-            Missing::Hook => self.hook_not_found(hook),
-            Missing::Release { version, latest } => Error::ReleaseNotFound {
+    /// Release `version` of `hook`, or its live release, as `tx` sees them; or the error
+    /// [`Registry::release`] gives.
+    fn lookup(
+        &self,
+        tx: &mut dyn ReadTx,
+        hook: &str,
+        version: Option<u32>,
+    ) -> Result<Release, Error> {
+        let stored = self.existing_hook(tx, hook)?;
+        let version = version.unwrap_or(stored.live_version);
+        match tx.release(hook, version)? {
+            Some(release) => Ok(with_live(release, stored.live_version)),
+            None => Err(Error::ReleaseNotFound {
                 name: hook.to_owned(),
                 version,
-                latest,
-            },
-        })
-    }
-
-    fn hook_not_found(&self, hook: &str) -> Error {
-        Error::HookNotFound {
-            name: hook.to_owned(),
-            root: self.root.clone(),
+                latest: stored.latest_version,
+            }),
         }
     }
+
+    /// Moves `hook`'s live pointer inside `tx` and records the move; returns where it was, or
+    /// `None` (and writes nothing) if it was already on `version`.
+    fn move_live(
+        &self,
+        tx: &mut dyn WriteTx,
+        hook: &str,
+        version: u32,
+        now: &str,
+    ) -> Result<Option<u32>, Error> {
+        tx.lock_hook(hook)?;
+        let stored = self.existing_hook(tx, hook)?;
+        // Versions are gap-free, so 1..=latest are exactly the releases there are.
+        if version == 0 || version > stored.latest_version {
+            return Err(Error::ReleaseNotFound {
+                name: hook.to_owned(),
+                version,
+                latest: stored.latest_version,
+            });
+        }
+        if stored.live_version == version {
+            return Ok(None);
+        }
+        tx.update_hook(hook, &stored.contract, version)?;
+        tx.insert_live_move(
+            hook,
+            &LiveMove {
+                from_version: Some(stored.live_version),
+                to_version: version,
+                cause: "live".into(),
+                moved_at: now.to_owned(),
+            },
+        )?;
+        Ok(Some(stored.live_version))
+    }
+
+    /// The hook named `hook` as `tx` sees it, or [`Error::HookNotFound`].
+    fn existing_hook(&self, tx: &mut dyn ReadTx, hook: &str) -> Result<StoredHook, Error> {
+        tx.hook(hook)?.ok_or_else(|| Error::HookNotFound {
+            name: hook.to_owned(),
+            registry: self.store.describe().to_owned(),
+        })
+    }
+}
+
+/// How `new`'s contract changes `hook`'s, by the one classifier; a destructive change is
+/// [`Error::ContractChanged`], naming every change.
+fn check_evolution(hook: &StoredHook, new: &NewRelease) -> Result<Evolution, Error> {
+    match classify(&hook.contract, &new.contract) {
+        Evolution::Destructive { changes } => Err(Error::ContractChanged {
+            hook: new.hook.clone(),
+            origin: new.origin.clone(),
+            changes,
+        }),
+        evolution => Ok(evolution),
+    }
+}
+
+/// The existing release of `new`'s digest, if it has `new`'s settings: a release never
+/// changes, so the same digest with another config or other limits is
+/// [`Error::ReleaseConflict`].
+fn existing_release(existing: Release, new: &NewRelease, live: u32) -> Result<Release, Error> {
+    let what = match (existing.config != new.config, existing.limits != new.limits) {
+        (false, false) => return Ok(with_live(existing, live)),
+        (true, false) => "config",
+        (false, true) => "limits",
+        (true, true) => "config and limits",
+    };
+    Err(Error::ReleaseConflict {
+        hook: existing.hook,
+        version: existing.version,
+        digest: existing.digest,
+        what,
+    })
+}
+
+/// `release` with its `live` flag set from its hook's pointer.
+fn with_live(mut release: Release, live_version: u32) -> Release {
+    release.live = release.version == live_version;
+    release
 }
 
 impl Recorder for Registry {
     fn record_run(&self, run: RunEntry<'_>) -> Result<(), Error> {
-        self.db().record_run(run.record, run.config, run.out_dir)
+        let mut tx = self.store.write()?;
+        tx.insert_run(&run, &now_rfc3339())?;
+        tx.commit()
     }
 
     fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {

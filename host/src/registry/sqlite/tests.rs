@@ -1,0 +1,178 @@
+//! SQLite's own machinery: the schema's versions and migrations, the write lock, and direct
+//! access to the file for the promise tests in `registry/tests.rs`.
+
+use std::path::Path;
+
+use super::*;
+use crate::registry::tests::{base_contract, new_release, run_id, run_record};
+use crate::registry::{Blobs, DB_FILE, NewBatch, Recorder, Registry};
+
+/// How many rows `table` holds, read with a connection of its own.
+pub(in crate::registry) fn count_rows(root: &Path, table: &str) -> u64 {
+    let conn = Connection::open(root.join(DB_FILE)).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .unwrap() as u64
+}
+
+/// Runs `statement` with a connection of its own.
+pub(in crate::registry) fn execute_raw(root: &Path, statement: &str) -> Result<(), String> {
+    let conn = Connection::open(root.join(DB_FILE)).unwrap();
+    conn.execute(statement, [])
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn user_version(path: &Path) -> u32 {
+    Connection::open(path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn the_store_describes_itself_by_its_file() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(DB_FILE);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.describe(), path.display().to_string());
+    // So a missing hook names the registry's root.
+    let registry = Registry::open(root.path()).unwrap();
+    let error = registry.release("stats", None).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains(&root.path().display().to_string()),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_registry_from_a_newer_host_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(DB_FILE);
+    SqliteStore::open(&path).unwrap();
+    let conn = Connection::open(&path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    match SqliteStore::open(&path) {
+        Err(Error::RegistryTooNew {
+            registry,
+            found,
+            known,
+        }) => {
+            assert_eq!((found, known), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            assert_eq!(registry, path.display().to_string());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn reopening_keeps_everything_and_does_not_migrate_again() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::open(root.path()).unwrap();
+    registry
+        .record_release(new_release("stats", "a", base_contract()))
+        .unwrap();
+    drop(registry);
+    let registry = Registry::open(root.path()).unwrap();
+    assert_eq!(registry.releases("stats").unwrap().len(), 1);
+    assert_eq!(user_version(&root.path().join(DB_FILE)), SCHEMA_VERSION);
+}
+
+#[test]
+fn a_version_1_registry_upgrades_in_place_and_keeps_its_data() {
+    let root = tempfile::tempdir().unwrap();
+    let path = root.path().join(DB_FILE);
+    let old = Registry::with_store(
+        root.path(),
+        Box::new(SqliteStore::create_at_version(&path, 1).unwrap()),
+        Blobs::open_dir(root.path()).unwrap(),
+    );
+    old.record_release(new_release("stats", "a", base_contract()))
+        .unwrap();
+    let record = run_record(&run_id(1), Some(("stats", 1)));
+    old.record_run(RunEntry {
+        record: &record,
+        config: "{}",
+        out_dir: Some("/out"),
+    })
+    .unwrap();
+    drop(old);
+    let tables = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap()
+    };
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(tables(&conn), 0, "a version 1 registry has no batches");
+    drop(conn);
+
+    let registry = Registry::open(root.path()).unwrap();
+    assert_eq!((user_version(&path), SCHEMA_VERSION), (2, 2));
+    assert_eq!(tables(&Connection::open(&path).unwrap()), 1);
+    assert_eq!(registry.resolve("stats").unwrap().version, 1);
+    let kept = registry.run_record(&record.run_id).unwrap();
+    assert_eq!(
+        (kept.record, kept.out_dir.as_deref()),
+        (record, Some("/out"))
+    );
+    let runs = [];
+    registry
+        .record_batch(NewBatch {
+            batch_id: "b",
+            idempotency_key: Some("key"),
+            snapshot_digest: "sha256:snap",
+            runs: &runs,
+            summary: &serde_json::json!({}),
+        })
+        .unwrap();
+    assert!(
+        registry
+            .batch_by_key("key", "sha256:snap")
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn an_up_to_date_registry_opens_while_another_connection_holds_the_write_lock() {
+    let root = tempfile::tempdir().unwrap();
+    Registry::open(root.path()).unwrap();
+    let writer = Connection::open(root.path().join(DB_FILE)).unwrap();
+    writer.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Were the migration lock taken on every open, this would wait BUSY_TIMEOUT and fail.
+    let registry = Registry::open(root.path()).unwrap();
+    assert!(registry.hooks().unwrap().is_empty());
+    writer.execute_batch("ROLLBACK").unwrap();
+}
+
+#[test]
+fn a_write_transaction_dropped_uncommitted_leaves_nothing_and_frees_the_connection() {
+    let root = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&root.path().join(DB_FILE)).unwrap();
+    let record = run_record(&run_id(1), None);
+    let entry = RunEntry {
+        record: &record,
+        config: "{}",
+        out_dir: None,
+    };
+    {
+        let mut tx = store.write().unwrap();
+        tx.insert_run(&entry, "2026-01-01T00:00:00.000Z").unwrap();
+        assert!(tx.run(&record.run_id).unwrap().is_some(), "its own write");
+    }
+    assert_eq!(count_rows(root.path(), "runs"), 0);
+    // The next transaction begins cleanly on the same connection.
+    let mut tx = store.write().unwrap();
+    tx.insert_run(&entry, "2026-01-01T00:00:00.000Z").unwrap();
+    tx.commit().unwrap();
+    assert_eq!(count_rows(root.path(), "runs"), 1);
+    assert!(store.read().unwrap().run(&record.run_id).unwrap().is_some());
+}
