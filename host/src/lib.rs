@@ -4,31 +4,49 @@
 //!
 //! # Layout
 //!
-//! The pipeline, in the order a record travels through it:
+//! The pipeline, one module a line, in dependency order: each module uses only modules above
+//! it (`tests/layout.rs` checks this list against the `use crate::` lines of the tree). A
+//! record's trip goes down the list once: from a source, through a sandbox, to its outputs and
+//! the record of its run.
 //!
-//! - [`component`] — the [`Host`] (one engine, the WASI linker, host-wide ceilings, the epoch
-//!   thread) and [`HookComponent`]: bytes → digest → checked component with its contract.
-//! - [`cache`] — the precompiled-code cache, keyed by component digest and engine fingerprint.
+//! - [`digest`] — `sha256:` digests and hex; the ground floor, with [`fsutil`].
+//! - [`fsutil`] — absolute paths, the stale-temp sweep, directory fsyncs.
+//! - [`limits`] — the knobs of a run ([`Limits`](limits::Limits)) and the host's
+//!   [`Ceilings`](limits::Ceilings), each with its named default.
+//! - [`bindings`] — generated from `wit/hook.wit`, the single source of the hook interface.
 //! - [`contract`] — the feature [`Contract`](contract::Contract) and the checks on every row.
+//! - [`evolution`] — the one classifier of contract changes.
+//! - [`error`] — [`Error`] for operations, [`RecordError`] for one record's outcome.
+//! - [`config`] — a hook's config, made canonical.
+//! - [`provenance`] — `run.json` ([`RunRecord`](provenance::RunRecord)) and the
+//!   [`Recorder`](provenance::Recorder) a run hands itself to when it ends.
+//! - [`outcome`] — outcome lines as values, for runs that keep them in memory.
 //! - [`sandbox`] — what a guest may see and use: nothing inherited, fixed clocks, seeded
 //!   randomness, captured output, the memory limiter and the deadline.
-//! - [`runner`] — the [`BatchRunner`](runner::BatchRunner): calls, OOM doubling, and the
-//!   splitting that keeps a failing record from costing its batch-mates their outcomes.
-//! - [`input`] — streaming JSONL records, with every bad line named.
-//! - [`output`] and [`provenance`] — the output directory, made visible only when complete,
-//!   and its `run.json`.
-//! - [`run`] — all of the above as one call: [`run::run_to_dir`], what `host run` does;
-//!   [`outcome`] — outcome lines as values, for runs that keep them in memory.
-//! - [`embed`] — the async API for ingest workers: [`Hookhost`](embed::Hookhost) (one engine,
-//!   a bound on sandboxes), a [`Snapshot`](embed::Snapshot) of live releases,
-//!   `begin` / observe / cancel / await over a batch of many hooks, idempotency keys.
-//! - [`registry`] — a root of content-addressed component blobs and `registry.db`: hooks,
-//!   immutable numbered releases, live pointers, the append-only record of runs;
-//!   [`evolution`] — the one classifier of contract changes; [`replay`] — run a recorded run
-//!   again and compare.
-//! - [`limits`] — the knobs and their defaults; [`error`] — the errors.
+//! - [`engine`] — the [`SandboxEngine`](engine::SandboxEngine): one wasmtime engine, the WASI
+//!   linker, the instance pool, the epoch thread.
+//! - [`cache`] — compiled code on disk, by component digest and engine fingerprint.
+//! - [`component`] — the [`Host`] and its [`HookComponent`]s: bytes → digest → a checked,
+//!   linked component with its contract.
+//! - [`input`] — a batch's records from JSONL or values, checked once, cut into chunks.
+//! - [`runner`] — one call into a sandbox at a time: budget → configure → process → collect
+//!   → classify, OOM doubling, and the isolation reruns that keep a failing record from
+//!   costing its batch-mates their outcomes.
+//! - [`output`] — run and batch directories, visible only when complete.
+//! - [`exec`] — the one engine for one hook or many: [`execute`](exec::execute) runs a
+//!   [`BatchRequest`](exec::BatchRequest) on a fixed set of workers and settles in input order.
+//! - [`registry`] — the registry's rules (names, releases, live pointers, runs, batch keys)
+//!   over a [`Store`](registry::store::Store) (SQLite first) and a blob store.
+//! - [`run`] — one hook over one JSONL file into a run directory: [`run::run_to_dir`].
+//! - [`hookset`] — what `host run HOOK…` asks for (names, files, configs, overrides), resolved
+//!   into plans.
+//! - [`replay`] — run a recorded run again and compare.
+//! - [`embed`] — the async API for ingest workers: [`Hookhost`](embed::Hookhost), a
+//!   [`Snapshot`](embed::Snapshot) of live releases, `begin` / observe / cancel / await,
+//!   idempotency keys.
 //!
-//! The wire interface is `wit/hook.wit`; [`bindings`] is generated from it.
+//! The `host` binary (`src/bin/host`, behind the default `cli` feature) only parses flags,
+//! builds a resolved config, calls the library and maps errors to exit codes.
 //!
 //! # Example
 //!

@@ -64,6 +64,6 @@ impl BatchDir {
             .map_err(|e| e.into_error())
             .and_then(|file| file.sync_all())
             .map_err(|e| Error::io(self.staging.path.join(PASSED_FILE), e))?;
-        self.staging.publish(BATCH_FILE, batch_json)
+        self.staging.commit(BATCH_FILE, batch_json)
     }
 }

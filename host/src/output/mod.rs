@@ -154,7 +154,7 @@ impl OutputDir {
         }
         let mut json = serde_json::to_vec_pretty(record).expect("a run record serializes");
         json.push(b'\n');
-        self.staging.publish(RUN_FILE, &json)
+        self.staging.commit(RUN_FILE, &json)
     }
 
     fn io_error(&self, name: &str, e: std::io::Error) -> Error {
@@ -305,6 +305,32 @@ mod tests {
         parent.remove_dir_all("out").unwrap();
         drop(OutputDir::create(&root.path().join("out"), "third").unwrap());
         assert!(!names(".out.").contains(&".out.partial-second".to_owned()));
+    }
+
+    /// Issue 11 (mend): a run that loses the race for its output directory removes its own
+    /// staging on the way out instead of leaving it for the next run into that directory.
+    #[test]
+    fn a_run_that_loses_the_race_for_its_directory_removes_its_staging() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        let first = OutputDir::create(&target, "first").unwrap();
+        let second = OutputDir::create(&target, "second").unwrap();
+        let mut record = sample_record("first");
+        first.finish(&mut record).unwrap();
+        let mut record = sample_record("second");
+        let lost = second.finish(&mut record).unwrap_err();
+        assert!(
+            matches!(&lost, Error::OutputExists { path } if *path == target),
+            "{lost:?}"
+        );
+        let left: Vec<String> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, ["out"], "only the winner's directory is left");
+        let run: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(target.join(RUN_FILE)).unwrap()).unwrap();
+        assert_eq!(run["run_id"], "first");
     }
 
     #[test]

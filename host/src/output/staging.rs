@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::fsutil::sync_dir;
 
 /// A new staging directory beside an output target, locked for as long as it is written,
-/// and made visible at the target in one step by [`Staging::publish`].
+/// and made visible at the target in one step by [`Staging::commit`].
 #[derive(Debug)]
 pub(crate) struct Staging {
     target: PathBuf,
@@ -81,7 +81,7 @@ impl Staging {
     /// Writes `last` as file `name` (the record of what the directory holds, so it goes in
     /// last), fsyncs it and the staging directory, renames the directory to its target in one
     /// step and fsyncs the parent. Returns the target.
-    pub(crate) fn publish(self, name: &str, last: &[u8]) -> Result<PathBuf, Error> {
+    pub(crate) fn commit(self, name: &str, last: &[u8]) -> Result<PathBuf, Error> {
         let io = |name: &str| {
             let path = self.path.join(name);
             move |e| Error::io(path, e)
@@ -94,6 +94,12 @@ impl Staging {
             .rename(&self.staging_name, &self.parent, &self.final_name)
             .map_err(|e| {
                 if self.parent.read_dir(&self.final_name).is_ok() {
+                    // Another run published there first. Its output stands; this one's staging
+                    // is removed now rather than left for the next run into the directory.
+                    if let Err(e) = self.parent.remove_dir_all(&self.staging_name) {
+                        tracing::warn!(dir = %self.path.display(),
+                            "could not remove the staging of an output that lost its race: {e}");
+                    }
                     Error::OutputExists {
                         path: self.target.clone(),
                     }
