@@ -14,7 +14,7 @@
 //! - at most [`MAX_GUEST_HANDLES`] WASI handles (open files, streams, pollables) at once, so a
 //!   guest cannot use up the host process's file descriptors.
 //!
-//! What the host watches: every memory grow goes through [`MemoryLimiter`], which denies grows
+//! What the host watches: every memory grow goes through `MemoryLimiter`, which denies grows
 //! past the cap and remembers that it did; a per-call epoch deadline (checked every
 //! [`EPOCH_TICK`]) stops guests that run past their time or whose run was cancelled.
 

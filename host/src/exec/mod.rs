@@ -7,7 +7,7 @@
 //! [`Source`](crate::input::Source), runs every hook over every chunk on a fixed set of
 //! long-lived [workers](Gate), settles the outcomes in input order — so the outputs are the
 //! same for any number of jobs — and, when the batch ends, records its runs with the
-//! request's [`Recorder`](crate::provenance::Recorder).
+//! request's [`Recorder`].
 //!
 //! Words: a **run** is one hook over one input (one `run.json`); a **batch** is a hook set over
 //! one input (one `batch.json`); a **call** is one trip into a sandbox; a **chunk** is the

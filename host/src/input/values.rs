@@ -35,7 +35,7 @@ impl Record {
     }
 }
 
-/// Checks records given as values with the rules [`InputReader`] applies to lines, and
+/// Checks records given as values with the rules [`InputReader`](super::InputReader) applies to lines, and
 /// digests each as the JSONL line it would be (`serde_json` of [`Record`] plus `\n`), so
 /// `input.sha256` in provenance is the digest of the batch written as a JSONL file.
 #[derive(Debug)]

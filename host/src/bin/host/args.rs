@@ -166,7 +166,7 @@ pub struct RunArgs {
     /// The output directory; it must not exist yet (or be empty).
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
-    /// Directory of record files: record <id> sees the files under DIR/<id>/, read-only.
+    /// Directory of record files: record ID sees the files under DIR/ID/, read-only.
     #[arg(long, value_name = "DIR")]
     pub files: Option<PathBuf>,
     /// The hook's config: JSON text, or @FILE to read it from a file. By default the
