@@ -217,6 +217,24 @@ pub enum Error {
     /// The WebAssembly engine failed in a way not covered above.
     #[error("engine error: {0:#}")]
     Engine(wasmtime::Error),
+    /// A directory is not a hook project (or cannot become one).
+    #[error("{}: {reason}", path.display())]
+    InvalidProject {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A hook project did not build; the tool's own messages came before this.
+    #[error("{} did not build: {tool}: {reason}", project.display())]
+    BuildFailed {
+        /// The project.
+        project: PathBuf,
+        /// The tool that failed (`cargo`, `pip`, `python -m hookhost build`).
+        tool: String,
+        /// How it failed.
+        reason: String,
+    },
     /// A config given for a run cannot be matched to its hook.
     #[error("config `{arg}`: {reason}")]
     InvalidConfigArg {

@@ -41,6 +41,7 @@
 //! - [`hookset`] — what `host run HOOK…` asks for (names, files, configs, overrides), resolved
 //!   into plans.
 //! - [`replay`] — run a recorded run again and compare.
+//! - [`scaffold`] — hook projects: `host new` and `host build` for Rust and Python.
 //! - [`embed`] — the async API for ingest workers: [`Hookhost`](embed::Hookhost), a
 //!   [`Snapshot`](embed::Snapshot) of live releases, `begin` / observe / cancel / await,
 //!   idempotency keys.
@@ -93,6 +94,7 @@ pub mod replay;
 pub mod run;
 pub mod runner;
 pub mod sandbox;
+pub mod scaffold;
 
 pub use component::{HookComponent, Host, HostConfig};
 pub use error::{Error, RecordError};

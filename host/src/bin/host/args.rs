@@ -132,7 +132,30 @@ pub enum Command {
     /// Run a recorded run again over the same input and check the outputs are identical.
     #[command(after_help = REPLAY_AFTER_HELP)]
     Replay(ReplayArgs),
+    /// Make a new hook project (Rust or Python) that builds and runs as it is.
+    #[command(after_help = NEW_AFTER_HELP)]
+    New(NewArgs),
+    /// Build a hook project (Rust or Python) into a component, with this host's interface.
+    #[command(after_help = BUILD_AFTER_HELP)]
+    Build(BuildArgs),
 }
+
+const NEW_AFTER_HELP: &str = "\
+From nothing to a first run is three commands:
+  host new word_stats                      # or --lang python
+  host build word_stats                    # prints the component's path and digest
+  host run word_stats/word_stats.wasm --input word_stats/sample.jsonl --out out/
+
+A Rust project is its own cargo workspace (it builds inside another one, e.g. a clone of
+hookhost, as well as anywhere else); a Python project is an app.py. Either gets a sample
+batch. What the host supplies (the WIT and the SDK) lives in the project's .hookhost/ and is
+written again by every `host build`, so it always matches the host that builds it.";
+
+const BUILD_AFTER_HELP: &str = "\
+Rust projects (a Cargo.toml) build with `cargo build --release --target wasm32-wasip2`
+(`rustup target add wasm32-wasip2` once); Python projects (an app.py) with componentize-py
+0.25.1 from a virtual environment, created with it when missing. A project that does not build
+shows the compiler's own messages.";
 
 pub use hookhost::hookset::HookArg;
 
@@ -425,4 +448,35 @@ impl PublishArgs {
                 .map_or(defaults.timeout_ms, |t| t.as_millis() as u64),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The hook's name (a lowercase letter, then lowercase letters, digits or `_`); also the
+    /// project's directory unless --dir says otherwise.
+    pub name: String,
+    /// The project's language.
+    #[arg(long, value_name = "LANG", default_value = "rust",
+          value_parser = ["rust", "python"])]
+    pub lang: String,
+    /// Where to make it. By default ./NAME.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The project's directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where the component goes. By default DIR/<dir name>.wasm.
+    #[arg(long, short, value_name = "FILE.wasm")]
+    pub out: Option<PathBuf>,
+    /// The virtual environment with componentize-py for Python projects; created when it has
+    /// none. By default DIR/.hookhost/venv.
+    #[arg(long, value_name = "DIR")]
+    pub python_venv: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

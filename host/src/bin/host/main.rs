@@ -23,11 +23,12 @@ use hookhost::limits::{self, Ceilings};
 use hookhost::provenance::{RunRecord, RunStatus};
 use hookhost::registry::{PublishRequest, Registry};
 use hookhost::replay::{ReplayRequest, replay};
+use hookhost::scaffold;
 use hookhost::{Host, HostConfig};
 
 use crate::args::{
-    Cli, Command, ConfigError, HookArg, HooksArgs, InspectArgs, LiveArgs, PublishArgs,
-    ReleasesArgs, ReplayArgs, RunArgs, RunsArgs, ShowArgs,
+    BuildArgs, Cli, Command, ConfigError, HookArg, HooksArgs, InspectArgs, LiveArgs, NewArgs,
+    PublishArgs, ReleasesArgs, ReplayArgs, RunArgs, RunsArgs, ShowArgs,
 };
 
 /// Flags that cannot make a command (as clap's own usage errors).
@@ -49,6 +50,8 @@ fn main() -> ExitCode {
         Command::Runs(args) => runs(&root, args),
         Command::Show(args) => show(&root, args),
         Command::Replay(args) => replay_run(&root, args),
+        Command::New(args) => new_project(args),
+        Command::Build(args) => build_project(args),
     };
     match result {
         Ok(code) => code,
@@ -284,6 +287,35 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_REPLAY_DIFFERS)
     })
+}
+
+fn new_project(args: NewArgs) -> Result<ExitCode> {
+    let language = scaffold::Language::parse(&args.lang)?;
+    let dir = args.dir.unwrap_or_else(|| args.name.clone().into());
+    let written = scaffold::new_project(&dir, &args.name, language)?;
+    println!("created {} ({})", dir.display(), args.lang);
+    for path in &written {
+        println!("  {}", path.display());
+    }
+    println!(
+        "next: host build {0} && host run {0}/{1}.wasm --input {0}/sample.jsonl --out out",
+        dir.display(),
+        dir.file_name()
+            .map(|n| n.to_string_lossy().replace('-', "_"))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn build_project(args: BuildArgs) -> Result<ExitCode> {
+    let options = scaffold::BuildOptions {
+        out: args.out,
+        python_venv: args.python_venv,
+        ..scaffold::BuildOptions::default()
+    };
+    let built = scaffold::build_project(&args.dir, &options)?;
+    print::built(&built, args.json)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The compiled-code cache under the root, when a registry is there (a command never creates

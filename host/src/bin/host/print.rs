@@ -389,3 +389,23 @@ pub fn replay(report: &ReplayReport, as_json: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `host build`: the component's path, size and digest.
+pub fn built(built: &hookhost::scaffold::Built, json: bool) -> Result<()> {
+    if json {
+        let value = serde_json::json!({
+            "path": built.path,
+            "digest": built.digest,
+            "bytes": built.bytes,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        println!(
+            "built {} ({} bytes) {}",
+            built.path.display(),
+            built.bytes,
+            built.digest
+        );
+    }
+    Ok(())
+}
