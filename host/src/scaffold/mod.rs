@@ -298,7 +298,7 @@ mod tests {
         for dir in ["sdk/src", "sdk/macros/src"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();
-                let supplied = format!("{}/{name}", dir.replace("sdk/", "sdk/"));
+                let supplied = format!("{dir}/{name}");
                 assert!(
                     rust.contains(&supplied),
                     "{supplied} is not embedded: {rust:?}"
