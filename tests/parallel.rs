@@ -91,3 +91,73 @@ fn parallel_chunks_share_one_memory_cap_and_count_each_doubling_once() {
         assert_eq!(ran.record.memory_bytes_final, 128 * MIB);
     }
 }
+
+/// Issue 11: a hook set runs on the same workers as one hook, `jobs` chunks at a time, and
+/// every output of every hook — and the batch's `passed.jsonl` — is the same for any `jobs`.
+#[test]
+fn a_hook_set_runs_parallel_chunks_with_outputs_the_same_for_any_jobs() {
+    use hookhost::exec::{BatchRequest, BatchState, Layout, Plan, execute};
+    use hookhost::input::{FilesRoot, Record, Source, ValuesSource};
+
+    let records: Vec<Record> = (0..48)
+        .map(|i| {
+            let metadata = match i % 8 {
+                3 => json!({"action": "reject"}),
+                5 => json!({"action": "panic"}),
+                6 => json!({"title": "x", "action": "print", "lines": 1}),
+                _ => json!({"title": format!("t{i}"), "n": i}),
+            };
+            Record::new(format!("r{i:02}"), metadata)
+        })
+        .collect();
+    let run = |jobs: usize| {
+        let temp = tempfile::tempdir().unwrap();
+        let out = temp.path().join("batch");
+        let plans = vec![
+            Plan::new(
+                "chaos",
+                load("chaos"),
+                None,
+                None,
+                &Default::default(),
+                None,
+            )
+            .unwrap(),
+            Plan::new(
+                "require_fields",
+                load("require_fields"),
+                None,
+                Some(r#"{"required": ["title"]}"#),
+                &Default::default(),
+                None,
+            )
+            .unwrap(),
+        ];
+        let mut request = BatchRequest::new(plans, Layout::Batch(out.clone()));
+        request.jobs = jobs;
+        request.chunk_size = 3;
+        let mut source = ValuesSource::new(records.clone().into_iter(), None::<FilesRoot>);
+        let executed = execute(request, &mut source as &mut dyn Source, &mut |_| {}).unwrap();
+        assert_eq!(executed.result.state, BatchState::Succeeded);
+        let digests: Vec<String> = executed
+            .result
+            .hooks
+            .iter()
+            .flat_map(|h| h.run.outputs.values().map(|o| o.content_sha256.clone()))
+            .collect();
+        let passed = std::fs::read_to_string(out.join("passed.jsonl")).unwrap();
+        (executed.result.records, digests, passed, temp)
+    };
+    let (counts, digests, passed, _one) = run(1);
+    assert_eq!(counts.total, 48);
+    assert!(
+        counts.passed > 0 && counts.rejected > 0 && counts.errored > 0,
+        "{counts:?}"
+    );
+    for jobs in [2, 5] {
+        let (many_counts, many_digests, many_passed, _dir) = run(jobs);
+        assert_eq!(many_counts, counts, "{jobs} jobs");
+        assert_eq!(many_digests, digests, "{jobs} jobs");
+        assert_eq!(many_passed, passed, "{jobs} jobs");
+    }
+}
