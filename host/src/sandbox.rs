@@ -19,8 +19,8 @@
 //! stops guests that run past their time or whose run was cancelled.
 //!
 //! What the host offers: the `hookhost:hook/host` import, whose `begin-record(i)` moves the
-//! call's [`Budget`] to record `i` (see [`add_host_to_linker`]): what the previous record used
-//! is charged to it, and record `i` gets one record's fuel and time, from the call's pool of N.
+//! call's budget to record `i`: what the previous record used is charged to it, and record `i`
+//! gets one record's fuel and time, from the call's pool of N.
 
 use std::io;
 use std::pin::Pin;
