@@ -147,6 +147,12 @@ fn fuel(c: &mut Criterion) {
         let component = Component::new(&engine, &bytes).unwrap();
         let mut linker = Linker::<Bare>::new(&engine);
         hookhost::sandbox::add_to_linker(&mut linker).unwrap();
+        // The hook world's `begin-record`, as a no-op: this bench measures guest code only.
+        linker
+            .instance(hookhost::sandbox::HOST_INTERFACE)
+            .unwrap()
+            .func_wrap("begin-record", |_, (_index,): (u32,)| Ok(()))
+            .unwrap();
         let pre = linker.instantiate_pre(&component).unwrap();
         let pre = hookhost::bindings::HookPre::new(pre).unwrap();
         let run = || {

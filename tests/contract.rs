@@ -159,3 +159,19 @@ fn the_size_cap_is_enforced_before_reading() {
         other => panic!("expected a size refusal, got {other:?}"),
     }
 }
+
+/// Issue 13: a component built against `hookhost:hook@0.1.0` (the fixture `hook-0-1`, from its
+/// own copy of the old WIT) is refused at load, naming the version it implements and the one
+/// the host needs, rather than with a generic link error.
+#[test]
+fn a_component_built_against_0_1_0_is_refused_naming_both_versions() {
+    let bytes = std::fs::read(common::guest("hook_0_1")).unwrap();
+    let reason = refusal(&bytes);
+    assert!(
+        reason.starts_with(
+            "it implements hookhost:hook@0.1.0, but this host needs hookhost:hook@0.2.0"
+        ),
+        "{reason}"
+    );
+    assert_eq!(hookhost::component::HOOK_WORLD_VERSION, "0.2.0");
+}

@@ -520,14 +520,13 @@ fn fewer_or_more_outcomes_than_records_cost_no_other_record_its_outcome() {
     }
 }
 
+/// Issue 6, fixed by issue 13 (outcomes name their record by index since 0.2.0).
 #[test]
-#[ignore = "issue 6: outcomes are matched to records by position only; needs either the WIT \
-            outcome to carry its record's id (wit/hook.wit, checked in runner.rs \
-            BatchRunner::call) or one process call per record (runner.rs BatchRunner::call)"]
 fn outcomes_in_the_wrong_order_are_never_credited_to_the_wrong_record() {
-    // `swap` drops its own outcome and appends one at the end: the count is right, so every
-    // later record in the call is credited with its predecessor's row. `reverse` reverses the
-    // call's whole answer. `drop` and `extra` in the same call cancel out the same way.
+    // `swap` names the next record's index instead of its own: the count is right, but one
+    // index appears twice. `reverse` reverses the call's whole answer, every outcome still
+    // naming its own record (allowed). `drop` and `extra` in the same call keep the count
+    // right, with one index twice and one missing.
     let clean: Vec<(String, Value)> = (0..6)
         .map(|i| (format!("good-{i}"), json!({"n": i})))
         .collect();
@@ -553,43 +552,138 @@ fn outcomes_in_the_wrong_order_are_never_credited_to_the_wrong_record() {
     }
 }
 
+/// Issue 13: a swapped or dropped outcome makes its call a contract violation, isolated like
+/// any failed call: only the guilty record errors, its batch-mates' outputs are byte-identical
+/// to a clean run's; a reversed answer whose outcomes name their records is accepted.
+#[test]
+fn swapped_or_dropped_outcomes_are_a_contract_violation_of_the_call() {
+    let clean: Vec<(String, Value)> = (0..6)
+        .map(|i| (format!("good-{i}"), json!({"n": i})))
+        .collect();
+    let ran = assert_isolated(
+        &load("raw_outcomes"),
+        &clean,
+        &[
+            (
+                "swaps",
+                json!({"emit": "swap"}),
+                Expect::Error("contract_violation"),
+            ),
+            (
+                "drops",
+                json!({"emit": "drop"}),
+                Expect::Error("contract_violation"),
+            ),
+            (
+                "reverses",
+                json!({"emit": "reverse", "n": 9}),
+                Expect::Row(json!({"echo": "reverses", "n": 9})),
+            ),
+        ],
+        |_| {},
+    );
+    // Alone, `swap` names index 1 in a call of one record.
+    assert_eq!(
+        ran.error_of("swaps")["error"],
+        "an outcome names record index 1, but the call has 1 record(s)"
+    );
+    assert_eq!(
+        ran.error_of("drops")["error"],
+        "the hook returned 0 outcomes for 1 record(s)"
+    );
+    for row in &ran.features {
+        assert_eq!(row["features"]["echo"], row["id"], "{row}");
+    }
+}
+
+/// Issue 13: announcing a record out of range or twice traps the call as a contract violation;
+/// not announcing one is allowed (its work is charged to the record announced before it).
+#[test]
+fn a_misused_begin_record_is_a_contract_violation_of_the_call() {
+    let clean: Vec<(String, Value)> = (0..4)
+        .map(|i| (format!("good-{i}"), json!({"n": i})))
+        .collect();
+    let ran = assert_isolated(
+        &load("raw_outcomes"),
+        &clean,
+        &[
+            (
+                "twice",
+                json!({"begin": "twice"}),
+                Expect::Error("contract_violation"),
+            ),
+            (
+                "beyond",
+                json!({"begin": "beyond"}),
+                Expect::Error("contract_violation"),
+            ),
+            (
+                "silent",
+                json!({"begin": "skip", "n": 3}),
+                Expect::Row(json!({"echo": "silent", "n": 3})),
+            ),
+        ],
+        |_| {},
+    );
+    assert_eq!(
+        ran.error_of("twice")["error"],
+        "begin-record(0) announced twice"
+    );
+    assert_eq!(
+        ran.error_of("beyond")["error"],
+        "begin-record(1) in a call of 1 record(s)"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Budgets
 // ---------------------------------------------------------------------------------------------
 
-/// DESIGN.md pools a call's budget (a call with N records gets N × the per-record budget), so
-/// a record's fuel outcome can depend on its batch-mates. This pins that documented behaviour
-/// and what makes it safe to rely on: it is deterministic for a given chunk size, which
-/// `run.json` records (and replay reuses). See SECURITY.md, "Known gaps".
+/// Issue 13: the budget is per record for a hook that announces its records (the SDK does):
+/// `greedy` needs about three records' worth of fuel and runs out whether its call holds one
+/// record or sixteen. A hook that announces nothing (raw-outcomes with `announce: false`)
+/// still shares its call's pool of N records, as 0.1.0 did, and never gets more: the same
+/// record borrows its batch-mates' fuel in a call of sixteen, not in a call of two. Both are
+/// deterministic for a given chunk size, which `run.json` records (and replay reuses).
+/// (Before issue 13 this test pinned the pooled budget for every hook.)
 #[test]
-fn a_calls_budget_is_pooled_as_designed_and_repeats_for_the_same_chunk_size() {
-    // `burn` needs about three records' worth of fuel: alone it runs out; in a call of
-    // sixteen cheap records it borrows theirs.
+fn the_budget_is_per_record_and_pooled_only_for_a_hook_that_does_not_announce() {
     let mut records: Vec<(String, Value)> = (0..15)
         .map(|i| (format!("cheap-{i}"), json!({"n": i})))
         .collect();
-    records.push(("greedy".into(), json!({"action": "burn", "n": 15_000_000})));
+    records.push((
+        "greedy".into(),
+        json!({"action": "burn", "emit": "burn", "n": 15_000_000}),
+    ));
     let pairs: Vec<(&str, Value)> = records
         .iter()
         .map(|(id, m)| (id.as_str(), m.clone()))
         .collect();
     let input = jsonl(&pairs);
     let fuel = 25_000_000;
-    let alone = run_with(load("hostile"), &input, |r| {
-        r.limits.fuel_per_record = fuel;
-        r.chunk_size = 1;
-    });
-    assert_eq!(alone.error_of("greedy")["kind"], "fuel_exhausted");
-    assert_eq!(alone.record.chunk_size, 1);
-    for _ in 0..2 {
-        let pooled = run_with(load("hostile"), &input, |r| {
+    for chunk_size in [1, 16] {
+        let ran = run_with(load("hostile"), &input, |r| {
             r.limits.fuel_per_record = fuel;
-            r.chunk_size = 16;
+            r.chunk_size = chunk_size;
         });
+        assert_eq!(ran.error_of("greedy")["kind"], "fuel_exhausted");
+        assert_eq!(ran.errors.len(), 1, "{:?}", ran.errors);
+        assert_eq!(ran.record.chunk_size, chunk_size);
+    }
+    let silent = |chunk_size| {
+        run_with(load("raw_outcomes"), &input, |r| {
+            r.limits.fuel_per_record = fuel;
+            r.chunk_size = chunk_size;
+            r.config = Some(r#"{"announce": false}"#.into());
+        })
+    };
+    for _ in 0..2 {
+        let pooled = silent(16);
         assert!(pooled.errors.is_empty(), "{:?}", pooled.errors);
         assert_eq!(pooled.rows_of("greedy").len(), 1);
-        assert_eq!(pooled.record.chunk_size, 16);
+        assert_eq!(pooled.record.fuel_records_metered, 0);
     }
+    assert_eq!(silent(2).error_of("greedy")["kind"], "fuel_exhausted");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -313,3 +313,114 @@ fn without_fuel_metering_runs_count_no_fuel_and_the_timeout_still_stops_a_loop()
     assert_eq!(ran.error_of("spin")["kind"], "timeout");
     assert_eq!(ran.record.fuel_consumed, 0);
 }
+
+/// The fuel `hostile`'s `burn n` uses alone, as `run.json` reports it.
+fn fuel_to_burn(n: u64) -> u64 {
+    let ran = run_with(
+        load("hostile"),
+        &jsonl(&[("probe", json!({"action": "burn", "n": n}))]),
+        |_| {},
+    );
+    assert_eq!(ran.record.fuel_records_metered, 1);
+    ran.record.fuel_per_record_max
+}
+
+/// Issue 13: fuel is per record, not pooled over the call. In one call, a record that burns
+/// 0.9 × the budget passes and one that burns 1.1 × errors `fuel_exhausted` (with a pooled
+/// budget both passed); the host knows which record ran out, so the call is run once more
+/// without it (2 calls), not once per record.
+#[test]
+fn fuel_is_per_record_in_one_call() {
+    let n = 20_000_000;
+    let budget = fuel_to_burn(n) * 10 / 9;
+    let input = jsonl(&[
+        ("cheap-0", json!({"n": 1})),
+        ("at-0.9", json!({"action": "burn", "n": n})),
+        ("cheap-1", json!({"n": 2})),
+        ("at-1.1", json!({"action": "burn", "n": n * 11 / 9})),
+        ("cheap-2", json!({"n": 3})),
+    ]);
+    let ran = run_with(load("hostile"), &input, |r| {
+        r.limits.fuel_per_record = budget;
+        r.chunk_size = 16;
+        r.jobs = 1;
+    });
+    assert_eq!(ran.record.status, RunStatus::Succeeded);
+    assert_eq!(
+        ran.passed_ids(),
+        ["cheap-0", "at-0.9", "cheap-1", "cheap-2"]
+    );
+    let error = ran.error_of("at-1.1");
+    assert_eq!(error["kind"], "fuel_exhausted");
+    assert_eq!(error["line"], 4);
+    assert_eq!(ran.record.calls, 2, "one call, then one without the record");
+    // run.json: the most any settled record used is the 0.9 one, over the four that passed.
+    assert_eq!(ran.record.fuel_records_metered, 4);
+    let max = ran.record.fuel_per_record_max;
+    assert!(max > budget * 8 / 10 && max <= budget, "{max} of {budget}");
+}
+
+/// Issue 13: the timeout is per record too. A record that loops times out after its own
+/// timeout, not its call's sixteen; the others, one of which takes a real share of its own
+/// timeout, pass; and the call is run once more without the looping record, not record by
+/// record.
+#[test]
+fn the_timeout_is_per_record_in_one_call() {
+    let mut records: Vec<(String, serde_json::Value)> = (0..14)
+        .map(|i| (format!("quick-{i}"), json!({"n": i})))
+        .collect();
+    records.insert(3, ("spin".into(), json!({"action": "spin_clock"})));
+    records.insert(
+        8,
+        ("busy".into(), json!({"action": "burn", "n": 50_000_000})),
+    );
+    let pairs: Vec<(&str, serde_json::Value)> = records
+        .iter()
+        .map(|(id, m)| (id.as_str(), m.clone()))
+        .collect();
+    let timeout = Duration::from_millis(1500);
+    let started = Instant::now();
+    let ran = run_with(load("hostile"), &jsonl(&pairs), |r| {
+        r.limits.fuel_per_record = u64::MAX / 4;
+        r.limits.timeout = timeout;
+        r.chunk_size = 16;
+        r.jobs = 1;
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(ran.record.status, RunStatus::Succeeded);
+    assert_eq!(ran.error_of("spin")["kind"], "timeout");
+    assert_eq!(ran.errors.len(), 1, "{:?}", ran.errors);
+    assert_eq!(
+        ran.rows_of("busy"),
+        [&json!({"value": 50_000_000, "note": null})]
+    );
+    assert_eq!(ran.record.calls, 2);
+    // A pooled deadline would have let `spin` run for 16 × 1.5 s.
+    assert!(elapsed < timeout * 8, "took {elapsed:?}");
+}
+
+/// Issue 13: `configure` has a budget of its own, so a tiny per-record fuel errors every
+/// record `fuel_exhausted` and the run succeeds (it used to fail: "the hook failed while being
+/// configured: ran out of fuel", 0 records).
+#[test]
+fn a_tiny_fuel_budget_errors_every_record_not_the_run() {
+    let input = jsonl(&[
+        ("a", json!({"text": "one two"})),
+        ("b", json!({"text": "three"})),
+        ("c", json!({"text": "four five six"})),
+    ]);
+    let ran = run_with(load("text_stats"), &input, |r| {
+        r.limits.fuel_per_record = 1000;
+    });
+    assert_eq!(
+        ran.record.status,
+        RunStatus::Succeeded,
+        "{:?}",
+        ran.record.error
+    );
+    let c = ran.record.records;
+    assert_eq!((c.total, c.passed, c.errored), (3, 0, 3));
+    for id in ["a", "b", "c"] {
+        assert_eq!(ran.error_of(id)["kind"], "fuel_exhausted", "{id}");
+    }
+}

@@ -33,6 +33,10 @@ use crate::error::Error;
 use crate::limits::Ceilings;
 use crate::sandbox::{OutputCapture, SandboxSpec, SandboxState};
 
+/// The version of the hook world (`wit/hook.wit`) this host implements. A component built
+/// against another version is refused at load, with both versions named.
+pub const HOOK_WORLD_VERSION: &str = "0.2.0";
+
 /// The largest component the host will load.
 pub const DEFAULT_MAX_COMPONENT_BYTES: u64 = 64 << 20;
 /// How many loaded components (compiled, linked, with their contract) a host keeps by digest,
@@ -229,6 +233,7 @@ impl Host {
             return Ok(self.component(loaded, CodeSource::Reused));
         }
         let (component, source) = self.compile(bytes, &digest).map_err(invalid)?;
+        check_world_version(&component, self.inner.engine.wasmtime()).map_err(invalid)?;
         let pre = self
             .inner
             .engine
@@ -470,6 +475,31 @@ impl HookComponent {
     pub(crate) fn pre(&self) -> &HookPre<SandboxState> {
         &self.loaded.pre
     }
+}
+
+/// Refuses a component whose imports or exports name another version of the
+/// `hookhost:hook` package than [`HOOK_WORLD_VERSION`], before linking would fail with a
+/// generic "missing import" or "missing export" (a 0.1.0 hook imports
+/// `hookhost:hook/types@0.1.0` and lacks the 0.2.0 `host` import).
+fn check_world_version(component: &Component, engine: &wasmtime::Engine) -> Result<(), String> {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name);
+    let exports = ty.exports(engine).map(|(name, _)| name);
+    for name in imports.chain(exports) {
+        let Some(interface) = name.strip_prefix("hookhost:hook/") else {
+            continue;
+        };
+        let version = interface.split_once('@').map(|(_, version)| version);
+        if version != Some(HOOK_WORLD_VERSION) {
+            return Err(format!(
+                "it implements hookhost:hook@{}, but this host needs \
+                 hookhost:hook@{HOOK_WORLD_VERSION} (it names `{name}`); rebuild it against \
+                 the host's wit/hook.wit (for Rust, with the current hookhost-sdk)",
+                version.unwrap_or("(no version)")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Tells a component from a core module or a non-WebAssembly file, before compiling.

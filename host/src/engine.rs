@@ -1,5 +1,5 @@
 //! The engine: one wasmtime engine (fuel metering and epoch interruption on), the linker
-//! with the WASI preview 2 interfaces, the instance pool, and the thread that advances the
+//! with the WASI preview 2 interfaces and the hook world's `host` import, the instance pool, and the thread that advances the
 //! epoch every [`EPOCH_TICK`]. [`SandboxEngine`] is what every sandbox is made on; a
 //! [`Host`](crate::Host) holds one, with the components loaded on it.
 //!
@@ -116,6 +116,8 @@ impl SandboxEngine {
         let mut linker = Linker::new(&engine);
         // WASI with clocks whose sleeps take no host time (see `sandbox::add_to_linker`).
         sandbox::add_to_linker(&mut linker).map_err(Error::Engine)?;
+        // The hook world's own import: `begin-record`, which moves the per-record budget.
+        sandbox::add_host_to_linker(&mut linker).map_err(Error::Engine)?;
         let fingerprint = fingerprint_of(&engine);
         let ticker = EpochTicker::start(engine.clone());
         Ok(SandboxEngine {
@@ -175,16 +177,14 @@ impl SandboxEngine {
             preopens: &[],
         };
         let mut store = self.new_store(&spec).map_err(|e| e.to_string())?;
-        if self.fuel_metering {
-            store
-                .set_fuel(limits.fuel_per_record)
-                .map_err(|e| e.to_string())?;
-        }
-        sandbox::arm_deadline(
-            &mut store,
+        let budget = sandbox::Budget::pooled(
+            self.fuel_metering,
+            0,
+            limits.fuel_per_record,
             sandbox::ticks_for(limits.timeout),
-            Arc::new(AtomicBool::new(false)),
         );
+        sandbox::install_budget(&mut store, budget, Arc::new(AtomicBool::new(false)))
+            .map_err(|e| e.to_string())?;
         Ok(store)
     }
 }

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 /// One mebibyte.
 pub const MIB: u64 = 1 << 20;
 
-/// Fuel (roughly, WebAssembly instructions) each record may use. A call carrying N records gets
-/// N times this. A billion is around a second of guest work: a hundred times what the example
+/// Fuel (roughly, WebAssembly instructions) each record may use. A hook that announces its
+/// records (`begin-record`, which the SDKs call) gets this afresh for each; one that does not
+/// shares N times this over a call of N records. A billion is around a second of guest work: a hundred times what the example
 /// hooks need per record, while an infinite loop is still stopped quickly.
 pub const DEFAULT_FUEL_PER_RECORD: u64 = 1_000_000_000;
 /// The sandbox's starting linear-memory cap.
@@ -24,8 +25,16 @@ pub const DEFAULT_MEMORY_BYTES: u64 = 64 * MIB;
 pub const DEFAULT_MEMORY_CEILING_BYTES: u64 = 4096 * MIB;
 /// How many times a run may double its memory cap after out-of-memory failures.
 pub const DEFAULT_MAX_OOM_RETRIES: u32 = 3;
-/// The wall-clock time each record may take. A call carrying N records gets N times this.
+/// The wall-clock time each record may take, per announced record like the fuel (a hook that
+/// does not announce its records shares N times this over a call of N).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The fuel `configure` may use in each sandbox (instantiation included). It is the host's,
+/// not the run's: a run with a small per-record budget still configures, and its records error
+/// `fuel_exhausted` one by one. Running out fails the run (the hook cannot be configured).
+pub const DEFAULT_CONFIGURE_FUEL: u64 = 1_000_000_000;
+/// The wall-clock time `configure` may take in each sandbox; like [`DEFAULT_CONFIGURE_FUEL`],
+/// independent of the per-record timeout.
+pub const DEFAULT_CONFIGURE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most fuel per record an operator may ask for.
 pub const MAX_FUEL_PER_RECORD: u64 = 1_000_000_000_000;
 /// The most OOM retries an operator may ask for.
@@ -49,8 +58,10 @@ pub const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
-    /// Fuel per record; a call with N records gets N × this. Running out errors the record
-    /// with kind `fuel_exhausted` and is not retried. By default [`DEFAULT_FUEL_PER_RECORD`].
+    /// Fuel per record, given afresh at each record's start (`begin-record`); a hook that does
+    /// not announce its records shares N × this over a call of N. `configure` has its own
+    /// budget ([`DEFAULT_CONFIGURE_FUEL`]). Running out errors the record with kind
+    /// `fuel_exhausted` and is not retried. By default [`DEFAULT_FUEL_PER_RECORD`].
     pub fuel_per_record: u64,
     /// The starting cap on the sandbox's linear memory. A call that fails because a memory
     /// grow was denied is run again with the cap doubled (see `max_oom_retries`); the raised
@@ -59,8 +70,9 @@ pub struct Limits {
     /// How many times the memory cap may double in one run, never above the ceiling.
     /// By default [`DEFAULT_MAX_OOM_RETRIES`].
     pub max_oom_retries: u32,
-    /// Wall-clock time per record, enforced by epoch interruption; a call with N records gets
-    /// N × this. Running out errors the record with kind `timeout`. By default
+    /// Wall-clock time per record, enforced by epoch interruption and given afresh at each
+    /// record's start like the fuel (pooled as N × this for a hook that does not announce its
+    /// records; `configure` has [`DEFAULT_CONFIGURE_TIMEOUT`]). Running out errors the record with kind `timeout`. By default
     /// [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
 }

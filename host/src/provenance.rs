@@ -42,6 +42,18 @@ pub struct RunRecord {
     pub records: Counts,
     /// Fuel used by every call, reruns included.
     pub fuel_consumed: u64,
+    /// The most fuel one record used on its own, among the records that got an outcome from
+    /// a call (not a failed one) and that the hook announced with `begin-record` (since
+    /// `hookhost:hook@0.2.0`; the SDKs announce every record). 0 when none was announced.
+    /// Compare with `limits.fuel_per_record` to see how close the run came to its budget.
+    #[serde(default)]
+    pub fuel_per_record_max: u64,
+    /// How many records `fuel_per_record_max` was taken over: the records with an outcome
+    /// from a settled call whose fuel was measured on their own. Fewer than
+    /// `records.total` when the hook does not announce its records (their fuel is pooled per
+    /// call) or records errored before settling.
+    #[serde(default)]
+    pub fuel_records_metered: u64,
     /// The most linear memory any sandbox held.
     pub peak_memory_bytes: u64,
     /// What was read.
@@ -261,6 +273,8 @@ pub(crate) fn sample_record(run_id: &str) -> RunRecord {
             errored: 1,
         },
         fuel_consumed: 7,
+        fuel_per_record_max: 3,
+        fuel_records_metered: 2,
         peak_memory_bytes: 65536,
         input: InputRecord {
             sha256: "00".into(),

@@ -2,33 +2,41 @@
 //! per record.
 //!
 //! One call is a fixed sequence of small steps: build the sandbox (fresh store, memory cap,
-//! captured output, the files of the call's records) → set fuel and arm the deadline →
-//! instantiate and `configure` → set fuel and arm the deadline for N records → `process` →
-//! collect fuel, memory and output → classify the result.
+//! captured output, the files of the call's records) → install `configure`'s own budget
+//! ([`DEFAULT_CONFIGURE_FUEL`], [`DEFAULT_CONFIGURE_TIMEOUT`]) → instantiate and `configure` →
+//! install the budget of N records → `process` (each `begin-record(i)` of the guest moves the
+//! budget to record `i`, see [`crate::sandbox`]) → collect fuel, memory and output → match the
+//! outcomes to the records by index → classify the result.
 //!
 //! When a call fails, the runner keeps every innocent record's outcome:
 //! - a denied memory grow reruns the same records with the cap doubled (at most
 //!   `max_oom_retries` times in the run, never above the ceiling; the raised cap stays);
-//! - any other failure (trap, fuel, timeout, wrong outcome count), or an OOM with no doubling
-//!   left, reruns each record of the call alone on a fresh sandbox, so only the failing record
-//!   gets the error. (Alone, the guilty record burns one budget and the others only their real
-//!   work; halving instead would burn about N budgets on a record that loops.)
+//! - a record that ran out of its own fuel or time (it had announced itself and had a whole
+//!   record's budget) errors, and the others are run again without it in one call;
+//! - any other failure (trap, a pooled budget running out, outcomes that do not name each
+//!   record once, a misused `begin-record`), or an OOM with no doubling left, reruns each
+//!   record of the call alone on a fresh sandbox, so only the failing record gets the error.
+//!   (Alone, the guilty record burns one budget and the others only their real work; halving
+//!   instead would burn about N budgets on a record that loops.)
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::Trap;
 
-use crate::bindings::{self, Outcome};
+use crate::bindings::{self, hookhost::hook::types::Outcome};
 use crate::component::HookComponent;
 use crate::contract::{CheckedRows, Violation};
 use crate::error::{Error, RecordError};
 use crate::input::PendingRecord;
-use crate::limits::Limits;
-use crate::sandbox::{self, OutputCapture, SandboxSpec, SandboxState, Stop};
+use crate::limits::{DEFAULT_CONFIGURE_FUEL, DEFAULT_CONFIGURE_TIMEOUT, Limits};
+use crate::sandbox::{
+    self, BeginRecordMisuse, Budget, OutputCapture, SandboxSpec, SandboxState, Stop,
+};
 
 /// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones bound
-/// what a failing record costs: its call's pooled budget (N × fuel, N × time) before the rerun.
+/// what a failing record costs: the rerun of its batch-mates (and, for a hook that does not
+/// announce its records, the call's pooled budget of N × fuel, N × time).
 pub const DEFAULT_CHUNK_SIZE: usize = 16;
 /// The most JSON one record's rows may take.
 pub const DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD: u64 = 16 << 20;
@@ -81,6 +89,11 @@ pub struct RunnerStats {
     pub memory_bytes: u64,
     /// Guest output bytes dropped because the log cap was reached.
     pub log_bytes_dropped: u64,
+    /// The most fuel one announced record used, among the records of calls that settled.
+    pub fuel_per_record_max: u64,
+    /// How many settled records had their fuel measured on their own (the guest announced
+    /// them with `begin-record`).
+    pub fuel_records_metered: u64,
 }
 
 /// Runs chunks of records for one run of one hook. See the module docs for the retry rules.
@@ -112,8 +125,15 @@ impl MemoryCap {
 /// Why a call produced no usable outcomes.
 #[derive(Debug, Clone, PartialEq)]
 enum Failure {
-    Fuel,
-    Timeout,
+    /// Out of fuel; `record` is the index of the announced record that had a whole record's
+    /// fuel and spent it, if there was one.
+    Fuel {
+        record: Option<usize>,
+    },
+    /// Out of time; `record` as for fuel.
+    Timeout {
+        record: Option<usize>,
+    },
     Memory,
     /// A denied grow while instantiating or configuring: not any record's fault.
     ConfigureMemory,
@@ -122,6 +142,19 @@ enum Failure {
         expected: usize,
         got: usize,
     },
+    /// The answer or the announcements broke the contract (outcomes that do not name each
+    /// record once, a misused `begin-record`).
+    Contract(String),
+}
+
+impl Failure {
+    /// The record that alone caused the failure, when the host knows it.
+    fn guilty(&self) -> Option<usize> {
+        match self {
+            Failure::Fuel { record } | Failure::Timeout { record } => *record,
+            _ => None,
+        }
+    }
 }
 
 impl BatchRunner {
@@ -185,36 +218,67 @@ impl BatchRunner {
     /// already settled in earlier chunks stay valid).
     pub fn run_chunk(&mut self, records: &[PendingRecord]) -> Result<Vec<RecordOutcome>, Error> {
         self.chunk_calls = 0;
-        let mut outcomes = Vec::with_capacity(records.len());
-        self.run_isolated(records, &mut outcomes)?;
+        let outcomes = self.run_isolated(records)?;
         debug_assert_eq!(outcomes.len(), records.len());
         Ok(outcomes)
     }
 
-    fn run_isolated(
+    /// One outcome per record of `records`, in order, however many calls that takes.
+    fn run_isolated(&mut self, records: &[PendingRecord]) -> Result<Vec<RecordOutcome>, Error> {
+        match self.call_with_oom_retries(records)? {
+            Ok(settled) => Ok(settled),
+            Err(failure) if records.len() == 1 => {
+                Ok(vec![RecordOutcome::Errored(self.record_error(failure))])
+            }
+            Err(failure) => match failure.guilty() {
+                Some(guilty) => self.run_without(records, guilty, failure),
+                None => self.run_each_alone(records, failure),
+            },
+        }
+    }
+
+    /// Errors record `guilty`, which spent its own whole budget, and runs the others again
+    /// without it, in one call.
+    fn run_without(
         &mut self,
         records: &[PendingRecord],
-        outcomes: &mut Vec<RecordOutcome>,
-    ) -> Result<(), Error> {
-        match self.call_with_oom_retries(records)? {
-            Ok(settled) => outcomes.extend(settled),
-            Err(failure) if records.len() == 1 => {
-                outcomes.push(RecordOutcome::Errored(self.record_error(failure)));
-            }
-            Err(failure) => {
-                // Alone, each record costs at most its own budget: the guilty one burns one
-                // budget, the innocent ones only their real work.
-                tracing::debug!(
-                    ?failure,
-                    records = records.len(),
-                    "rerunning each record alone"
-                );
-                for record in records {
-                    self.run_isolated(std::slice::from_ref(record), outcomes)?;
-                }
-            }
+        guilty: usize,
+        failure: Failure,
+    ) -> Result<Vec<RecordOutcome>, Error> {
+        tracing::debug!(
+            ?failure,
+            records = records.len(),
+            guilty,
+            "rerunning the call without the record that ran out"
+        );
+        let others: Vec<PendingRecord> = records
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| i != guilty)
+            .map(|(_, r)| r.clone())
+            .collect();
+        let mut outcomes = self.run_isolated(&others)?;
+        outcomes.insert(guilty, RecordOutcome::Errored(self.record_error(failure)));
+        Ok(outcomes)
+    }
+
+    /// Alone, each record costs at most its own budget: the guilty one burns one budget, the
+    /// innocent ones only their real work.
+    fn run_each_alone(
+        &mut self,
+        records: &[PendingRecord],
+        failure: Failure,
+    ) -> Result<Vec<RecordOutcome>, Error> {
+        tracing::debug!(
+            ?failure,
+            records = records.len(),
+            "rerunning each record alone"
+        );
+        let mut outcomes = Vec::with_capacity(records.len());
+        for record in records {
+            outcomes.extend(self.run_isolated(std::slice::from_ref(record))?);
         }
-        Ok(())
+        Ok(outcomes)
     }
 
     /// Calls, doubling the memory cap and calling again while a denied grow is the cause and
@@ -263,10 +327,10 @@ impl BatchRunner {
     fn record_error(&self, failure: Failure) -> RecordError {
         let limits = &self.settings.limits;
         match failure {
-            Failure::Fuel => RecordError::FuelExhausted {
+            Failure::Fuel { .. } => RecordError::FuelExhausted {
                 fuel_per_record: limits.fuel_per_record,
             },
-            Failure::Timeout => RecordError::Timeout {
+            Failure::Timeout { .. } => RecordError::Timeout {
                 timeout_ms: limits.timeout.as_millis() as u64,
             },
             Failure::Memory | Failure::ConfigureMemory => {
@@ -281,6 +345,11 @@ impl BatchRunner {
                 column: None,
                 row: None,
                 reason: format!("the hook returned {got} outcomes for {expected} record(s)"),
+            }),
+            Failure::Contract(reason) => RecordError::ContractViolation(Violation {
+                column: None,
+                row: None,
+                reason,
             }),
         }
     }
@@ -308,9 +377,10 @@ impl BatchRunner {
                     Err(Stop::Cancelled) => Err(Error::Cancelled),
                     Ok(Failure::Memory) => Ok(Err(Failure::ConfigureMemory)),
                     Ok(failure) => Err(Error::ConfigureFailed(describe(failure, &error))),
-                    Err(Stop::Timeout) => Err(Error::ConfigureFailed(
-                        "ran past one record's timeout".into(),
-                    )),
+                    Err(Stop::Timeout) => Err(Error::ConfigureFailed(format!(
+                        "ran past its timeout of {} ms",
+                        DEFAULT_CONFIGURE_TIMEOUT.as_millis()
+                    ))),
                 };
             }
         };
@@ -324,18 +394,27 @@ impl BatchRunner {
                         Ok(Err(Failure::Trap(with_guest_hint(message, &output))))
                     }
                     Ok(failure) => Ok(Err(failure)),
-                    Err(Stop::Timeout) => Ok(Err(Failure::Timeout)),
+                    Err(Stop::Timeout) => Ok(Err(Failure::Timeout {
+                        record: store.data().budget.out_of_time().map(|i| i as usize),
+                    })),
                     Err(Stop::Cancelled) => Err(Error::Cancelled),
                 };
             }
         };
-        if answer.len() != records.len() {
-            return Ok(Err(Failure::OutcomeCount {
-                expected: records.len(),
-                got: answer.len(),
-            }));
+        let outcomes = match by_record(answer, records.len()) {
+            Ok(outcomes) => outcomes,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        self.count_record_fuel(store.data().budget.per_record());
+        Ok(Ok(outcomes.into_iter().map(|o| self.settle(o)).collect()))
+    }
+
+    /// Adds the settled call's per-record fuel to the stats.
+    fn count_record_fuel(&mut self, per_record: &[Option<u64>]) {
+        for used in per_record.iter().flatten() {
+            self.stats.fuel_per_record_max = self.stats.fuel_per_record_max.max(*used);
+            self.stats.fuel_records_metered += 1;
         }
-        Ok(Ok(answer.into_iter().map(|o| self.settle(o)).collect()))
     }
 
     /// A fresh store at the current memory cap, showing the call's records' files.
@@ -360,43 +439,44 @@ impl BatchRunner {
         })
     }
 
-    /// Gives the store the budget of `records` records: fuel, and time before the deadline.
-    fn budget(&self, store: &mut Store, records: u64) -> Result<(), Error> {
-        let limits = &self.settings.limits;
-        // With fuel metering off (`HostConfig::fuel_metering`), the fuel limit is not enforced
-        // and no fuel is counted.
-        if self.hook.host().fuel_metering() {
-            let fuel = limits.fuel_per_record.saturating_mul(records);
-            store.set_fuel(fuel).map_err(Error::Engine)?;
-            store.data_mut().fuel_given = fuel;
-        }
-        let time = limits.timeout.saturating_mul(records as u32);
-        sandbox::arm_deadline(
-            store,
+    /// Installs `budget` on the store: fuel, and the deadline (which the run's cancellation
+    /// also stops). With fuel metering off (`HostConfig::fuel_metering`), the fuel limit is not
+    /// enforced and no fuel is counted.
+    fn install(&self, store: &mut Store, fuel: u64, time: std::time::Duration, records: u32) {
+        let budget = Budget::pooled(
+            self.hook.host().fuel_metering(),
+            records,
+            fuel,
             sandbox::ticks_for(time),
-            self.settings.cancel.clone(),
         );
-        Ok(())
+        // Setting fuel fails only on an engine without fuel metering, which `pooled` knows.
+        let _ = sandbox::install_budget(store, budget, self.settings.cancel.clone());
     }
 
-    /// Instantiates and configures, with one record's budget.
+    /// Instantiates and configures, on `configure`'s own budget.
     fn configure(&mut self, store: &mut Store) -> wasmtime::Result<Result<HookInstance, String>> {
-        self.budget(store, 1).map_err(wasmtime::Error::new)?;
+        self.install(store, DEFAULT_CONFIGURE_FUEL, DEFAULT_CONFIGURE_TIMEOUT, 0);
         let hook = self.hook.pre().instantiate(&mut *store)?;
         let answer = hook.call_configure(&mut *store, &self.settings.config_json)?;
         self.stats.fuel_consumed += fuel_used(store);
         Ok(answer.map(|()| hook))
     }
 
-    /// Calls `process` with the records' budget.
+    /// Calls `process` with the records' budget: one record's at each `begin-record`, N
+    /// records' pooled until the first.
     fn process(
         &mut self,
         store: &mut Store,
         hook: &HookInstance,
         records: &[PendingRecord],
-    ) -> wasmtime::Result<Vec<Outcome>> {
-        self.budget(store, records.len() as u64)
-            .map_err(wasmtime::Error::new)?;
+    ) -> wasmtime::Result<Vec<bindings::RecordOutcome>> {
+        let limits = self.settings.limits;
+        self.install(
+            store,
+            limits.fuel_per_record,
+            limits.timeout,
+            records.len() as u32,
+        );
         let wit_records: Vec<bindings::Record> = records.iter().map(|r| r.record.clone()).collect();
         hook.call_process(&mut *store, &wit_records)
     }
@@ -405,11 +485,46 @@ impl BatchRunner {
 type Store = wasmtime::Store<SandboxState>;
 type HookInstance = bindings::Hook;
 
-/// Fuel used since the store's last budget.
-fn fuel_used(store: &Store) -> u64 {
-    store
-        .get_fuel()
-        .map_or(0, |left| store.data().fuel_given.saturating_sub(left))
+/// Ends the store's budget: the open segment is charged to its record. Returns the fuel used
+/// since the budget was installed.
+fn fuel_used(store: &mut Store) -> u64 {
+    let left = sandbox::fuel_left(store);
+    store.data_mut().budget.finish(left)
+}
+
+/// Matches a call's answer to its records: one outcome per record, each index exactly once
+/// and in range. Returns the outcomes in record order.
+fn by_record(
+    answer: Vec<bindings::RecordOutcome>,
+    records: usize,
+) -> Result<Vec<Outcome>, Failure> {
+    if answer.len() != records {
+        return Err(Failure::OutcomeCount {
+            expected: records,
+            got: answer.len(),
+        });
+    }
+    let mut slots: Vec<Option<Outcome>> = (0..records).map(|_| None).collect();
+    for named in answer {
+        let index = named.index as usize;
+        match slots.get_mut(index) {
+            None => {
+                return Err(Failure::Contract(format!(
+                    "an outcome names record index {index}, but the call has {records} record(s)"
+                )));
+            }
+            Some(Some(_)) => {
+                let missing = slots.iter().position(Option::is_none).unwrap_or(index);
+                return Err(Failure::Contract(format!(
+                    "two outcomes name record index {index} (so one of the call's records, \
+                     index {missing} or later, has none)"
+                )));
+            }
+            Some(slot) => *slot = Some(named.outcome),
+        }
+    }
+    // The count matched and no index repeated or fell outside, so every slot is filled.
+    Ok(slots.into_iter().flatten().collect())
 }
 
 impl BatchRunner {
@@ -474,9 +589,16 @@ fn classify(error: &wasmtime::Error, store: &Store) -> Result<Failure, Stop> {
     if let Some(stop) = error.downcast_ref::<Stop>() {
         return Err(*stop);
     }
+    if let Some(misuse) = error.downcast_ref::<BeginRecordMisuse>() {
+        return Ok(Failure::Contract(misuse.to_string()));
+    }
     let trap = error.downcast_ref::<Trap>();
     match trap {
-        Some(Trap::OutOfFuel) => return Ok(Failure::Fuel),
+        Some(Trap::OutOfFuel) => {
+            return Ok(Failure::Fuel {
+                record: store.data().budget.out_of_fuel().map(|i| i as usize),
+            });
+        }
         Some(Trap::Interrupt) => return Err(Stop::Timeout),
         _ => {}
     }
@@ -502,7 +624,7 @@ fn classify(error: &wasmtime::Error, store: &Store) -> Result<Failure, Stop> {
 fn describe(failure: Failure, error: &wasmtime::Error) -> String {
     match failure {
         Failure::Trap(message) => message,
-        Failure::Fuel => "ran out of fuel".into(),
+        Failure::Fuel { .. } => "ran out of fuel".into(),
         other => format!("{other:?}: {error:#}"),
     }
 }

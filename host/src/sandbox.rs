@@ -15,8 +15,12 @@
 //!   guest cannot use up the host process's file descriptors.
 //!
 //! What the host watches: every memory grow goes through `MemoryLimiter`, which denies grows
-//! past the cap and remembers that it did; a per-call epoch deadline (checked every
-//! [`EPOCH_TICK`]) stops guests that run past their time or whose run was cancelled.
+//! past the cap and remembers that it did; an epoch deadline (checked every [`EPOCH_TICK`])
+//! stops guests that run past their time or whose run was cancelled.
+//!
+//! What the host offers: the `hookhost:hook/host` import, whose `begin-record(i)` moves the
+//! call's budget to record `i`: what the previous record used is charged to it, and record `i`
+//! gets one record's fuel and time, from the call's pool of N.
 
 use std::io;
 use std::pin::Pin;
@@ -60,8 +64,8 @@ pub(crate) struct SandboxState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) memory: MemoryLimiter,
-    /// The fuel the store was last given, so what was used can be told from what is left.
-    pub(crate) fuel_given: u64,
+    /// The fuel and time of the current call, and which record is spending them.
+    pub(crate) budget: Budget,
 }
 
 impl WasiView for SandboxState {
@@ -108,7 +112,7 @@ impl SandboxState {
             wasi: builder.build(),
             table,
             memory: MemoryLimiter::new(spec.memory_cap),
-            fuel_given: 0,
+            budget: Budget::default(),
         })
     }
 }
@@ -246,6 +250,184 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
+/// The name of the host interface of `wit/hook.wit`, as a component imports it.
+pub const HOST_INTERFACE: &str = "hookhost:hook/host@0.2.0";
+
+/// Links the `hookhost:hook/host` interface (`begin-record`) into `linker`.
+///
+/// It is defined by hand rather than through the bindgen `Host` trait because moving the budget
+/// needs the store itself (`get_fuel`/`set_fuel`), not only its data.
+pub(crate) fn add_host_to_linker(
+    linker: &mut wasmtime::component::Linker<SandboxState>,
+) -> wasmtime::Result<()> {
+    linker.instance(HOST_INTERFACE)?.func_wrap(
+        "begin-record",
+        |mut store: wasmtime::StoreContextMut<'_, SandboxState>, (index,): (u32,)| {
+            begin_record(&mut store, index)
+        },
+    )
+}
+
+/// A guest's misuse of `begin-record`: an index out of range or announced twice. Returned as
+/// the call's error (a trap), then downcast: the call is a contract violation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct BeginRecordMisuse(pub String);
+
+/// The fuel and time of one call into a sandbox, and which record is spending them.
+///
+/// A call of N records starts with a *pool* of N records' fuel and time, all of it available
+/// (what a guest that never announces its records gets). Each `begin-record(i)` closes the
+/// running *segment* (its fuel is charged to the record that was announced, or to the call's
+/// overhead before the first announcement) and opens one for record `i` with one record's
+/// fuel and time, or what is left of the pool if that is less: the call never gets more than
+/// its pool.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    metering: bool,
+    fuel_per_record: u64,
+    ticks_per_record: u64,
+    /// Fuel not yet handed to a segment.
+    pool_fuel: u64,
+    /// Fuel the open segment was given.
+    segment_fuel: u64,
+    /// Fuel used by closed segments.
+    closed_fuel: u64,
+    /// Ticks left for the open segment, and for the whole call.
+    ticks_left: u64,
+    pool_ticks: u64,
+    /// The record the open segment belongs to, and whether it got a whole record's budget
+    /// (fuel, time): only then is running out that record's own doing.
+    current: Option<u32>,
+    full_fuel: bool,
+    full_time: bool,
+    /// Per record of the call: the fuel its closed segments used, if it was announced.
+    used: Vec<Option<u64>>,
+}
+
+impl Budget {
+    /// A pooled budget for a call of `records` records (or `configure`, as one "record" with
+    /// the given fuel and ticks). With `metering` off, fuel is neither set nor counted.
+    pub(crate) fn pooled(metering: bool, records: u32, fuel: u64, ticks: u64) -> Budget {
+        let n = u64::from(records.max(1));
+        Budget {
+            metering,
+            fuel_per_record: fuel,
+            ticks_per_record: ticks,
+            pool_fuel: 0,
+            segment_fuel: fuel.saturating_mul(n),
+            closed_fuel: 0,
+            ticks_left: ticks.saturating_mul(n),
+            pool_ticks: ticks.saturating_mul(n),
+            current: None,
+            full_fuel: false,
+            full_time: false,
+            used: vec![None; records as usize],
+        }
+    }
+
+    /// The fuel to put in the store as the call starts.
+    pub(crate) fn initial_fuel(&self) -> u64 {
+        self.segment_fuel
+    }
+
+    /// The record that ran out of fuel, if one had a whole record's fuel when it did.
+    pub(crate) fn out_of_fuel(&self) -> Option<u32> {
+        self.current.filter(|_| self.full_fuel)
+    }
+
+    /// The record that ran out of time, if one had a whole record's time when it did.
+    pub(crate) fn out_of_time(&self) -> Option<u32> {
+        self.current.filter(|_| self.full_time)
+    }
+
+    /// Fuel each record of the call used, for the records the guest announced.
+    pub(crate) fn per_record(&self) -> &[Option<u64>] {
+        &self.used
+    }
+
+    /// Closes the open segment with `left` fuel in the store: charges what it used.
+    fn close_segment(&mut self, left: u64) {
+        let used = match self.metering {
+            true => self.segment_fuel.saturating_sub(left),
+            false => 0,
+        };
+        self.closed_fuel += used;
+        self.pool_fuel += left;
+        self.segment_fuel = 0;
+        if let Some(slot) = self.current.and_then(|i| self.used.get_mut(i as usize)) {
+            *slot = Some(slot.unwrap_or(0) + used);
+        }
+    }
+
+    /// Opens a segment for record `index`: the fuel to put in the store.
+    fn open_segment(&mut self, index: u32) -> u64 {
+        let fuel = self.fuel_per_record.min(self.pool_fuel);
+        self.pool_fuel -= fuel;
+        self.segment_fuel = fuel;
+        self.full_fuel = fuel == self.fuel_per_record;
+        self.ticks_left = self.ticks_per_record.min(self.pool_ticks);
+        self.full_time = self.ticks_left == self.ticks_per_record;
+        self.current = Some(index);
+        self.used[index as usize] = Some(0);
+        fuel
+    }
+
+    /// Ends the call with `left` fuel in the store: the open segment is charged to its record.
+    /// Returns the fuel the call used.
+    pub(crate) fn finish(&mut self, left: u64) -> u64 {
+        self.close_segment(left);
+        self.closed_fuel
+    }
+
+    /// Counts one epoch tick against the open segment; `false` when its time is up.
+    fn tick(&mut self) -> bool {
+        if self.ticks_left == 0 {
+            return false;
+        }
+        self.ticks_left -= 1;
+        self.pool_ticks = self.pool_ticks.saturating_sub(1);
+        true
+    }
+}
+
+/// Fuel left in `store`, or 0 when fuel is not metered.
+pub(crate) fn fuel_left(store: &impl wasmtime::AsContext<Data = SandboxState>) -> u64 {
+    let store = store.as_context();
+    if !store.data().budget.metering {
+        return 0;
+    }
+    store.get_fuel().unwrap_or(0)
+}
+
+/// `begin-record(index)`: charges the open segment and opens one for `index`.
+fn begin_record(
+    store: &mut wasmtime::StoreContextMut<'_, SandboxState>,
+    index: u32,
+) -> wasmtime::Result<()> {
+    let records = store.data().budget.used.len();
+    match store.data().budget.used.get(index as usize) {
+        None => {
+            return Err(BeginRecordMisuse(format!(
+                "begin-record({index}) in a call of {records} record(s)"
+            ))
+            .into());
+        }
+        Some(Some(_)) => {
+            return Err(BeginRecordMisuse(format!("begin-record({index}) announced twice")).into());
+        }
+        Some(None) => {}
+    }
+    let left = fuel_left(store);
+    let budget = &mut store.data_mut().budget;
+    budget.close_segment(left);
+    let fuel = budget.open_segment(index);
+    if budget.metering {
+        store.set_fuel(fuel)?;
+    }
+    Ok(())
+}
+
 /// Why the epoch deadline stopped a guest. Returned as the call's error, then downcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Stop {
@@ -257,25 +439,29 @@ pub(crate) enum Stop {
     Cancelled,
 }
 
-/// Installs the epoch callback on `store`: the guest may run `ticks` epoch ticks from now,
-/// and stops sooner if `cancel` is set.
-pub(crate) fn arm_deadline<T: 'static>(
-    store: &mut wasmtime::Store<T>,
-    ticks: u64,
+/// Installs `budget` and the epoch callback on `store`: the guest may spend the budget's fuel
+/// and ticks (each tick counted against the record it is working on), and stops sooner if
+/// `cancel` is set.
+pub(crate) fn install_budget(
+    store: &mut wasmtime::Store<SandboxState>,
+    budget: Budget,
     cancel: Arc<AtomicBool>,
-) {
-    let mut remaining = ticks;
+) -> wasmtime::Result<()> {
+    if budget.metering {
+        store.set_fuel(budget.initial_fuel())?;
+    }
+    store.data_mut().budget = budget;
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(move |_| {
+    store.epoch_deadline_callback(move |mut store| {
         if cancel.load(Ordering::Relaxed) {
             return Err(Stop::Cancelled.into());
         }
-        if remaining == 0 {
+        if !store.data_mut().budget.tick() {
             return Err(Stop::Timeout.into());
         }
-        remaining -= 1;
         Ok(UpdateDeadline::Continue(1))
     });
+    Ok(())
 }
 
 /// The epoch ticks a budget of `time` needs (at least one).

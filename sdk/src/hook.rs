@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use serde::de::{Deserialize, DeserializeOwned, Deserializer, IgnoredAny};
 
-use crate::bindings::hookhost::hook::types::{Outcome, Record as WitRecord};
+use crate::bindings::hookhost::hook::types::{Outcome, Record as WitRecord, RecordOutcome};
 use crate::{Contract, Features, GuestError, Record, Refusal};
 
 /// A hook: a config type, a row type, and a function from a record to rows or a refusal.
@@ -45,7 +45,9 @@ impl<'de> Deserialize<'de> for NoConfig {
 /// WIT exports: `contract` from the row's derived contract; `configure` by parsing the config
 /// JSON into [`Hook::Config`] (a parse error fails with `invalid config: <what, where>`) and
 /// calling [`Hook::new`]; `process` by calling [`Hook::process`] for each record in turn
-/// (configuring with `{}` first if the host did not).
+/// (configuring with `{}` first if the host did not), announcing each record to the host first
+/// (`begin-record`, so each record gets its own fuel and time) and naming each outcome by its
+/// record's index.
 #[macro_export]
 macro_rules! export_hook {
     ($hook:ty) => {
@@ -65,7 +67,7 @@ macro_rules! export_hook {
 
                 fn process(
                     records: ::std::vec::Vec<$crate::__private::WitRecord>,
-                ) -> ::std::vec::Vec<$crate::__private::Outcome> {
+                ) -> ::std::vec::Vec<$crate::__private::RecordOutcome> {
                     $crate::__private::process::<$hook>(records)
                 }
             }
@@ -94,14 +96,14 @@ pub fn configure<H: Hook>(config: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The process export: one outcome per record, in order.
-pub fn process<H: Hook>(records: Vec<WitRecord>) -> Vec<Outcome> {
+/// The process export: one outcome per record, each named by its index, each record
+/// announced to the host before its work starts.
+pub fn process<H: Hook>(records: Vec<WitRecord>) -> Vec<RecordOutcome> {
     let configured = INSTANCE.with(|slot| slot.borrow().is_some());
     if !configured && let Err(message) = configure::<H>("{}") {
         let error = GuestError::new(format!("hook is not configured: {message}"));
-        return records
-            .iter()
-            .map(|_| Outcome::Errored(error.clone()))
+        return (0..records.len())
+            .map(|index| named(index, Outcome::Errored(error.clone())))
             .collect();
     }
     INSTANCE.with(|slot| {
@@ -112,13 +114,34 @@ pub fn process<H: Hook>(records: Vec<WitRecord>) -> Vec<Outcome> {
             .expect("the slot holds the exported hook");
         records
             .into_iter()
-            .map(|record| match hook.process(&Record::from(record)) {
-                Ok(rows) => Outcome::Passed(rows.into_iter().map(Features::into_row).collect()),
-                Err(Refusal::Rejected(reason)) => Outcome::Rejected(reason),
-                Err(Refusal::Errored(error)) => Outcome::Errored(error),
+            .enumerate()
+            .map(|(index, record)| {
+                begin_record(index);
+                let outcome = match hook.process(&Record::from(record)) {
+                    Ok(rows) => Outcome::Passed(rows.into_iter().map(Features::into_row).collect()),
+                    Err(Refusal::Rejected(reason)) => Outcome::Rejected(reason),
+                    Err(Refusal::Errored(error)) => Outcome::Errored(error),
+                };
+                named(index, outcome)
             })
             .collect()
     })
+}
+
+fn named(index: usize, outcome: Outcome) -> RecordOutcome {
+    RecordOutcome {
+        index: index as u32,
+        outcome,
+    }
+}
+
+/// Tells the host that record `index` starts, so it gets its own fuel and time. Only inside a
+/// component: natively (in a hook's own tests) there is no host to tell.
+fn begin_record(index: usize) {
+    #[cfg(target_arch = "wasm32")]
+    crate::bindings::hookhost::hook::host::begin_record(index as u32);
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = index;
 }
 
 #[cfg(test)]
@@ -202,6 +225,14 @@ mod tests {
             wit_record("error", "0"),
             wit_record("bad", r#""x""#),
         ]);
+        let outcomes: Vec<Outcome> = outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, named)| {
+                assert_eq!(named.index as usize, i);
+                named.outcome
+            })
+            .collect();
         assert_eq!(
             outcomes,
             [
@@ -224,9 +255,12 @@ mod tests {
         let outcomes = process::<EchoHook>(vec![wit_record("ok", "1")]);
         assert_eq!(
             outcomes,
-            [Outcome::Errored(GuestError::new(
-                "hook is not configured: invalid config: missing field `required` at line 1 column 2"
-            ))]
+            [named(
+                0,
+                Outcome::Errored(GuestError::new(
+                    "hook is not configured: invalid config: missing field `required` at line 1 column 2"
+                ))
+            )]
         );
     }
 

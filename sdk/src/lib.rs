@@ -129,7 +129,7 @@ pub use refusal::{Refusal, reject};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::bindings::Guest;
-    pub use crate::bindings::hookhost::hook::types::{Outcome, Record as WitRecord};
+    pub use crate::bindings::hookhost::hook::types::{Record as WitRecord, RecordOutcome};
     pub use crate::features::column;
     pub use crate::hook::{configure, contract, process};
 }

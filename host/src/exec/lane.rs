@@ -153,6 +153,9 @@ impl Lane {
         self.stats.calls += more.calls;
         self.stats.log_bytes_dropped += more.log_bytes_dropped;
         self.stats.peak_memory_bytes = self.stats.peak_memory_bytes.max(more.peak_memory_bytes);
+        self.stats.fuel_per_record_max =
+            self.stats.fuel_per_record_max.max(more.fuel_per_record_max);
+        self.stats.fuel_records_metered += more.fuel_records_metered;
     }
 
     /// Settles `chunk` with what its call gave: first its guest output, then, if it ran, every
@@ -295,6 +298,8 @@ impl Lane {
             oom_retries: memory.oom_retries,
             records: self.counts,
             fuel_consumed: stats.fuel_consumed,
+            fuel_per_record_max: stats.fuel_per_record_max,
+            fuel_records_metered: stats.fuel_records_metered,
             peak_memory_bytes: stats.peak_memory_bytes,
             input,
             outputs: Default::default(),
