@@ -23,7 +23,7 @@ pub struct Batch {
 }
 
 enum Records {
-    Records(Box<dyn Iterator<Item = Record> + Send>),
+    Iter(Box<dyn Iterator<Item = Record> + Send>),
     Stream(Pin<Box<dyn Stream<Item = Record> + Send>>),
     Jsonl(Input),
 }
@@ -31,7 +31,7 @@ enum Records {
 impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.source {
-            Records::Records(_) => "records",
+            Records::Iter(_) => "records",
             Records::Stream(_) => "stream",
             Records::Jsonl(input) => return f.debug_tuple("Batch").field(input).finish(),
         };
@@ -47,7 +47,7 @@ impl Batch {
         I::IntoIter: Send + 'static,
     {
         Batch {
-            source: Records::Records(Box::new(records.into_iter())),
+            source: Records::Iter(Box::new(records.into_iter())),
         }
     }
 
@@ -88,7 +88,7 @@ impl Batch {
     ) -> Result<Box<dyn Source>, Error> {
         Ok(match self.source {
             Records::Jsonl(input) => Box::new(input.open(files)?),
-            Records::Records(records) => {
+            Records::Iter(records) => {
                 let files = files.map(FilesRoot::open).transpose()?;
                 Box::new(ValuesSource::new(records, files))
             }

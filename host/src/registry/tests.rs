@@ -28,14 +28,24 @@ pub(super) struct Backend {
     pub execute_raw: fn(&Path, &str) -> Result<(), String>,
 }
 
-/// Every backend the promise tests run on. The PostgreSQL store is added here.
+/// Every backend the promise tests run on: SQLite under the root, and PostgreSQL (a database
+/// of its own per root, on the test server `postgres/tests.rs` starts or
+/// `HOOKHOST_TEST_POSTGRES` names).
 pub(super) fn backends() -> Vec<Backend> {
-    vec![Backend {
-        name: "sqlite",
-        open: |root| Registry::open(root).unwrap(),
-        count_rows: super::sqlite::tests::count_rows,
-        execute_raw: super::sqlite::tests::execute_raw,
-    }]
+    vec![
+        Backend {
+            name: "sqlite",
+            open: |root| Registry::open(root).unwrap(),
+            count_rows: super::sqlite::tests::count_rows,
+            execute_raw: super::sqlite::tests::execute_raw,
+        },
+        Backend {
+            name: "postgres",
+            open: super::postgres::tests::open,
+            count_rows: super::postgres::tests::count_rows,
+            execute_raw: super::postgres::tests::execute_raw,
+        },
+    ]
 }
 
 /// Runs `test` on each backend, each time with a fresh root.
