@@ -90,7 +90,7 @@ pub use crate::input::Record;
 pub use crate::outcome::{ErrorRow, FeatureRow, Outcomes, Rejection};
 pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryLocation};
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
 
 /// How [`Hookhost::open`] sets up.
@@ -101,11 +101,15 @@ pub struct EmbedConfig {
     /// The most sandboxes running guest code at once, across every batch of the host. By
     /// default the number of cores.
     pub max_sandboxes: usize,
+    /// Where the registry is: under the root, or a PostgreSQL database shared by a fleet (then
+    /// the root holds only this machine's caches). By default [`RegistryLocation::Local`].
+    pub registry: RegistryLocation,
 }
 
 impl Default for EmbedConfig {
     fn default() -> Self {
         EmbedConfig {
+            registry: RegistryLocation::Local,
             host: HostConfig::default(),
             max_sandboxes: default_jobs(),
         }
@@ -137,11 +141,12 @@ impl std::fmt::Debug for Hookhost {
 }
 
 impl Hookhost {
-    /// Opens the registry at `root` (created if missing) and starts an engine.
+    /// Opens the registry ([`EmbedConfig::registry`]: at `root`, created if missing, or a
+    /// PostgreSQL database, with this machine's caches under `root`) and starts an engine.
     pub async fn open(root: impl AsRef<Path>, config: EmbedConfig) -> Result<Hookhost, Error> {
         let root = root.as_ref().to_owned();
         let (host, registry) = blocking(move || {
-            let registry = Registry::open(&root)?;
+            let registry = Registry::open_at(&config.registry, &root)?;
             let host = Host::new(config.host)?;
             Ok((host, registry))
         })
@@ -297,7 +302,7 @@ impl Hookhost {
                     Error::Internal(format!(
                         "batch {} in registry {} has an unreadable summary: {e}",
                         stored.batch_id,
-                        registry.root().display()
+                        registry.describe()
                     ))
                 })?;
             let hooks = summary
