@@ -275,3 +275,52 @@ pub fn database_for_root(root: &Path) -> String {
     std::fs::write(&file, &url).unwrap();
     url
 }
+
+/// The rows of `sql` on the database at `url`, every column as text (`None` for null).
+pub fn query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let (url, sql) = (url.to_owned(), sql.to_owned());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e:?}"));
+            tokio::spawn(connection);
+            let messages = client
+                .simple_query(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            messages
+                .into_iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    ),
+                    _ => None,
+                })
+                .collect()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
+/// The one number `sql` selects on the database at `url`.
+pub fn scalar(url: &str, sql: &str) -> i64 {
+    query(url, sql)[0][0]
+        .as_deref()
+        .expect("not null")
+        .parse()
+        .expect("a number")
+}
+
+/// A cluster of the caller's own, apart from the shared one, for a test that stops and starts
+/// its server; stopped (by its watchdog) when the process ends, like the shared one.
+pub fn private_server() -> TestServer {
+    start_cluster()
+}

@@ -64,6 +64,7 @@ use serde::{Deserialize, Serialize};
 pub use self::blobs::{BLOBS_DIR, BlobStore, Blobs, DirBlobStore};
 pub use self::postgres::{CachedBlobStore, PgBlobStore, PostgresStore};
 pub use self::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
+pub use self::store::{BatchClaim, Claimed};
 use self::store::{ReadTx, Store, StoredHook, WriteTx};
 use crate::component::{HookComponent, Host};
 use crate::config::canonical_config;
@@ -362,6 +363,52 @@ impl Registry {
         )));
         tracing::debug!(registry = %store.describe(), root = %root.display(), "registry open");
         Ok(Registry::with_store(root, Box::new(store), blobs))
+    }
+
+    /// Whether this registry claims batch keys fleet-wide ([`Registry::claim_batch`]): a
+    /// PostgreSQL registry does; a local one relies on [`Registry::record_batch`] alone.
+    pub fn claims_batches(&self) -> bool {
+        self.store.claims().is_some()
+    }
+
+    /// Claims idempotency key `key` for `snapshot_digest` as `worker` under `lease`, before
+    /// any guest code of the batch runs; or returns the batch that already succeeded with it.
+    /// While another live worker holds the key this waits (on the database, without polling)
+    /// until it releases the key or its lease runs out. `None` when the registry has no
+    /// fleet-wide claims ([`Registry::claims_batches`]).
+    pub fn claim_batch(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<Claimed>, Error> {
+        match self.store.claims() {
+            Some(claims) => claims.claim(key, snapshot_digest, worker, lease).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Extends `claim`'s lease; `false` when the claim was lost (it expired and another
+    /// worker took the key).
+    pub fn renew_claim(
+        &self,
+        claim: &BatchClaim,
+        lease: std::time::Duration,
+    ) -> Result<bool, Error> {
+        match self.store.claims() {
+            Some(claims) => claims.renew(claim, lease),
+            None => Ok(false),
+        }
+    }
+
+    /// Gives `claim` up: a succeeded batch holds its key by its record, a failed one lets
+    /// the next worker run it.
+    pub fn release_claim(&self, claim: &BatchClaim) -> Result<(), Error> {
+        match self.store.claims() {
+            Some(claims) => claims.release(claim),
+            None => Ok(()),
+        }
     }
 
     /// The store's description: the database file, or `postgres://user@host/db`.

@@ -42,7 +42,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
 use super::blobs::{BlobStore, DirBlobStore};
-use super::store::{ReadTx, Store, StoredHook, WriteTx};
+use super::store::{BatchClaim, ClaimStore, Claimed, ReadTx, Store, StoredHook, WriteTx};
 use super::{HookSummary, LiveMove, Release, ReleaseLimits, StoredRun};
 use crate::contract::Contract;
 use crate::digest::{hex_of, sha256_digest};
@@ -65,7 +65,8 @@ pub const MIGRATION_LOCK: i64 = 0x686f_6f6b_686f_7374; // "hookhost"
 
 /// The schema, one migration per version; `hookhost_schema.version` says how many have been
 /// applied. Append new migrations; never edit an applied one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE FUNCTION hookhost_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;
 
@@ -161,7 +162,26 @@ CREATE TABLE blobs (
     size   BIGINT NOT NULL,
     bytes  BYTEA NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Batch claims: the worker running a key's batch, under a lease it renews. Not history: a
+-- claim is deleted when its batch ends (a succeeded batch then holds its key by its row in
+-- `batches`), and an expired one is taken over by the next worker.
+CREATE TABLE claims (
+    idempotency_key TEXT NOT NULL,
+    snapshot_digest TEXT NOT NULL,
+    token           TEXT NOT NULL,
+    worker          TEXT NOT NULL,
+    claimed_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (idempotency_key, snapshot_digest)
+);
+"#,
+];
+
+/// The channel a released claim is announced on (`NOTIFY`), waking the workers waiting for
+/// a key.
+pub const CLAIMS_CHANNEL: &str = "hookhost_claims";
 
 /// The newest schema version this host knows for PostgreSQL.
 pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -292,6 +312,12 @@ fn redact(url: &str) -> String {
 #[derive(Debug)]
 pub struct PgPool {
     describe: String,
+    config: tokio_postgres::Config,
+    // Bumped by every `NOTIFY` on [`CLAIMS_CHANNEL`], by one listening connection started on
+    // first need; `None` until then, or after that connection was lost.
+    // The listening client is kept beside it: dropping it would close its connection.
+    #[allow(clippy::type_complexity)]
+    released: std::sync::Mutex<Option<(tokio_postgres::Client, tokio::sync::watch::Receiver<u64>)>>,
     // `Option` so that `Drop` can hand it to `shutdown_background`, which (unlike dropping a
     // runtime) is allowed inside an async context, where an embedder may drop its registry.
     runtime: Option<tokio::runtime::Runtime>,
@@ -319,7 +345,7 @@ impl PgPool {
             .build()
             .map_err(|e| pg_error(&describe, "starting its runtime", PgError(e.to_string())))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -338,6 +364,8 @@ impl PgPool {
         };
         let pool = PgPool {
             describe,
+            config,
+            released: std::sync::Mutex::new(None),
             runtime: Some(runtime),
             pool,
         };
@@ -361,6 +389,49 @@ impl PgPool {
     fn get(&self, operation: &str) -> Result<Object, Error> {
         self.block_on(self.pool.get())
             .map_err(|e| pg_error(&self.describe, operation, e))
+    }
+
+    /// A receiver of claim releases, subscribed now: a release after this call is seen by it.
+    /// Starts the listening connection if there is none.
+    fn releases(&self) -> Result<tokio::sync::watch::Receiver<u64>, Error> {
+        let mut held = self
+            .released
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, receiver)) = held.as_ref()
+            && receiver.has_changed().is_ok()
+        {
+            let mut receiver = receiver.clone();
+            receiver.mark_unchanged();
+            return Ok(receiver);
+        }
+        let fail =
+            |e: tokio_postgres::Error| pg_error(&self.describe, "listening for released claims", e);
+        let (client, receiver) = self.block_on(async {
+            let (client, mut connection) = self.config.connect(NoTls).await.map_err(fail)?;
+            let (sender, receiver) = tokio::sync::watch::channel(0u64);
+            tokio::spawn(async move {
+                // Drives the connection; ends (dropping the sender) when it is lost.
+                while let Some(message) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    match message {
+                        Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                            sender.send_modify(|n| *n += 1)
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            client
+                .batch_execute(&format!("LISTEN {CLAIMS_CHANNEL}"))
+                .await
+                .map_err(fail)?;
+            Ok::<_, Error>((client, receiver))
+        })?;
+        *held = Some((client, receiver.clone()));
+        Ok(receiver)
     }
 
     /// Brings the schema up to [`PG_SCHEMA_VERSION`] under [`MIGRATION_LOCK`].
@@ -471,26 +542,6 @@ impl PostgresStore {
         self.pool
             .block_on(client.execute(statement, &[]))
             .map_err(|e| PgError::from(e).0)
-    }
-}
-
-impl Store for PostgresStore {
-    fn describe(&self) -> &str {
-        &self.pool.describe
-    }
-
-    fn read(&self) -> Result<Box<dyn ReadTx + '_>, Error> {
-        Ok(Box::new(self.begin(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )?))
-    }
-
-    fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error> {
-        // READ COMMITTED: every read the registry makes that a decision rests on comes after
-        // the advisory lock naming what it reads, so it sees the last holder's commit.
-        Ok(Box::new(
-            self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?,
-        ))
     }
 }
 
@@ -960,6 +1011,180 @@ impl WriteTx for PgTx<'_> {
                 Err(error)
             }
         }
+    }
+}
+
+impl Store for PostgresStore {
+    fn describe(&self) -> &str {
+        &self.pool.describe
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, Error> {
+        Ok(Box::new(self.begin(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error> {
+        // READ COMMITTED: every read the registry makes that a decision rests on comes after
+        // the advisory lock naming what it reads, so it sees the last holder's commit.
+        Ok(Box::new(
+            self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?,
+        ))
+    }
+
+    fn claims(&self) -> Option<&dyn ClaimStore> {
+        Some(self)
+    }
+}
+
+/// One attempt at a claim: decided, or held by another worker for this much longer.
+enum Attempt {
+    Decided(Claimed),
+    Held { worker: String, for_secs: f64 },
+}
+
+impl PostgresStore {
+    /// One attempt, in one transaction under the key's advisory lock — the lock
+    /// [`Registry::record_batch`](super::Registry::record_batch) takes too, so a batch is
+    /// never recorded between this reading `batches` and writing its claim.
+    fn try_claim(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Attempt, Error> {
+        let mut tx = self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+        tx.lock_batch_key(key, snapshot_digest)?;
+        if let Some(done) = tx.batch_by_key(key, snapshot_digest)? {
+            return Ok(Attempt::Decided(Claimed::Done(done)));
+        }
+        let operation = format!("claiming batch key `{key}`");
+        let held = tx.row(
+            &operation,
+            "SELECT worker, EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8
+             FROM claims WHERE idempotency_key = $1 AND snapshot_digest = $2",
+            &[&key, &snapshot_digest],
+            |row| Ok((row.get::<_, String>(0), row.get::<_, f64>(1))),
+        )?;
+        if let Some((holder, for_secs)) = &held
+            && *for_secs > 0.0
+        {
+            return Ok(Attempt::Held {
+                worker: holder.clone(),
+                for_secs: *for_secs,
+            });
+        }
+        let token = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO claims (idempotency_key, snapshot_digest, token, worker, expires_at)
+             VALUES ($1, $2, $3, $4, clock_timestamp() + $5 * interval '1 second')
+             ON CONFLICT (idempotency_key, snapshot_digest) DO UPDATE SET
+                 token = EXCLUDED.token, worker = EXCLUDED.worker, claimed_at = now(),
+                 expires_at = EXCLUDED.expires_at",
+            &[
+                &key,
+                &snapshot_digest,
+                &token,
+                &worker,
+                &lease.as_secs_f64(),
+            ],
+        )
+        .map_err(|e| tx.error(&operation, e))?;
+        Box::new(tx).commit()?;
+        if let Some((holder, _)) = held {
+            tracing::warn!(%key, expired = %holder, %worker,
+                "took over a batch key whose worker's lease ran out");
+        }
+        Ok(Attempt::Decided(Claimed::Claimed(BatchClaim {
+            idempotency_key: key.to_owned(),
+            snapshot_digest: snapshot_digest.to_owned(),
+            token,
+        })))
+    }
+}
+
+impl ClaimStore for PostgresStore {
+    fn claim(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Claimed, Error> {
+        loop {
+            // Subscribed before the attempt: a release after it cannot be missed.
+            let mut released = self.pool.releases()?;
+            let (holder, for_secs) = match self.try_claim(key, snapshot_digest, worker, lease)? {
+                Attempt::Decided(claimed) => return Ok(claimed),
+                Attempt::Held { worker, for_secs } => (worker, for_secs),
+            };
+            tracing::info!(%key, %holder, for_secs, "batch key held; waiting");
+            // Woken by a release, or when the holder's lease ends (a dead worker never
+            // releases): a little past the end, so that the lease has surely run out.
+            let wait = Duration::from_secs_f64(for_secs) + Duration::from_millis(50);
+            let listener_lost = self.pool.block_on(async {
+                matches!(
+                    tokio::time::timeout(wait, released.changed()).await,
+                    Ok(Err(_))
+                )
+            });
+            if listener_lost {
+                // Start another listener on the next attempt, after a pause, so that a
+                // server that is down is not hammered.
+                *self
+                    .pool
+                    .released
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                std::thread::sleep(wait.min(Duration::from_secs(1)));
+            }
+        }
+    }
+
+    fn renew(&self, claim: &BatchClaim, lease: Duration) -> Result<bool, Error> {
+        let client = self.pool.get("renewing a batch claim")?;
+        let renewed = self
+            .pool
+            .block_on(client.execute(
+                "UPDATE claims SET expires_at = clock_timestamp() + $2 * interval '1 second'
+                 WHERE token = $1 AND expires_at > clock_timestamp()",
+                &[&claim.token, &lease.as_secs_f64()],
+            ))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!(
+                        "renewing the claim on batch key `{}`",
+                        claim.idempotency_key
+                    ),
+                    e,
+                )
+            })?;
+        Ok(renewed == 1)
+    }
+
+    fn release(&self, claim: &BatchClaim) -> Result<(), Error> {
+        let client = self.pool.get("releasing a batch claim")?;
+        // One statement, so that the delete and its notification commit together.
+        self.pool
+            .block_on(client.execute(
+                "WITH gone AS (DELETE FROM claims WHERE token = $1 RETURNING idempotency_key)
+                 SELECT pg_notify($2, idempotency_key) FROM gone",
+                &[&claim.token, &CLAIMS_CHANNEL],
+            ))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!(
+                        "releasing the claim on batch key `{}`",
+                        claim.idempotency_key
+                    ),
+                    e,
+                )
+            })?;
+        Ok(())
     }
 }
 
