@@ -30,6 +30,14 @@
 //! writers of what it read (SQLite: `BEGIN IMMEDIATE`), so versions stay gap-free and each
 //! digest gets one release. [`Registry::with_store`] takes any other backend.
 //!
+//! # A fleet
+//!
+//! [`Registry::connect`] (or [`Registry::open_at`] with a [`RegistryLocation`]) opens a
+//! PostgreSQL registry shared by many machines ([`PostgresStore`], see [`postgres`] for what
+//! each promise rests on there): records and component bytes in the database, each machine's
+//! blob cache under its root ([`CachedBlobStore`]), and batch claims with leases
+//! ([`Registry::claim_batch`]) so that each keyed batch runs once across the fleet.
+//!
 //! ```no_run
 //! use hookhost::{Host, HostConfig};
 //! use hookhost::registry::{PublishRequest, Registry};

@@ -245,6 +245,7 @@ fn versions_stay_gap_free_with_concurrent_connections() {
         (backend.open)(root);
         // Eight writers, each its own connection, each publishing six digests; every digest
         // is published by two writers.
+        let started = std::time::Instant::now();
         let threads: Vec<_> = (0..8)
             .map(|writer| {
                 let path = root.to_owned();
@@ -263,6 +264,13 @@ fn versions_stay_gap_free_with_concurrent_connections() {
         for thread in threads {
             thread.join().unwrap();
         }
+        // A figure for benches/README.md (with --nocapture), not a target.
+        let elapsed = started.elapsed();
+        eprintln!(
+            "{}: 48 publishes by 8 concurrent writers in {elapsed:.2?}: {:.0}/s",
+            backend.name,
+            48.0 / elapsed.as_secs_f64()
+        );
         let registry = (backend.open)(root);
         let releases = registry.releases("stats").unwrap();
         let versions: Vec<u32> = releases.iter().map(|r| r.version).collect();
