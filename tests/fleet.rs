@@ -165,6 +165,28 @@ fn every_verb_works_against_postgres_and_a_live_move_is_seen_by_another_machine(
     )
     .output()
     .unwrap());
+    // A destructive contract change (require_fields's contract under text_stats's name) is
+    // refused, and nothing of it is stored: no release, no blob.
+    let refused = host(
+        &url,
+        &b,
+        &[
+            "publish",
+            guest("require_fields").to_str().unwrap(),
+            "--name",
+            "stats",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("is not compatible") && said.contains("removed"),
+        "{said}"
+    );
+    assert_eq!(scalar(&url, "SELECT COUNT(*) FROM releases"), 2);
+    assert_eq!(scalar(&url, "SELECT COUNT(*) FROM blobs"), 2);
     assert!(ok(host(&url, &b, &["hooks"]).output().unwrap()).contains("stats"));
     let releases = ok(host(&url, &b, &["releases", "stats", "--json"])
         .output()
@@ -545,4 +567,105 @@ fn the_server_going_away_mid_run_is_a_clear_error_and_nothing_is_half_recorded()
     let stdout = ok(output);
     assert!(stdout.contains("succeeded"), "{stdout}");
     assert_eq!(scalar(&url, "SELECT COUNT(*) FROM runs"), 1);
+}
+
+/// Records from a channel, as a stream: the test decides when the batch has seen half of them.
+struct Channel(tokio::sync::mpsc::UnboundedReceiver<hookhost::embed::Record>);
+
+impl futures_core::Stream for Channel {
+    type Item = hookhost::embed::Record;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[test]
+fn a_live_move_by_another_process_is_seen_by_the_next_snapshot_never_inside_a_batch() {
+    use hookhost::embed::{Batch, BatchOptions, BatchState, EmbedConfig, Hookhost, Record};
+    use hookhost::registry::RegistryLocation;
+
+    let url = fresh_database();
+    let temp = tempfile::tempdir().unwrap();
+    let operator = temp.path().join("operator");
+    for n in [200, 201] {
+        let file = variant(temp.path(), n);
+        ok(host(
+            &url,
+            &operator,
+            &["publish", file.to_str().unwrap(), "--name", "stats"],
+        )
+        .output()
+        .unwrap());
+    }
+    ok(host(&url, &operator, &["live", "stats", "1"])
+        .output()
+        .unwrap());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = EmbedConfig {
+            registry: RegistryLocation::Postgres(url.clone()),
+            ..EmbedConfig::default()
+        };
+        let hookhost = Hookhost::open(temp.path().join("worker"), config)
+            .await
+            .unwrap();
+        let snapshot = hookhost.snapshot(&["stats"]).await.unwrap();
+        assert_eq!(snapshot.hooks()[0].release.as_ref().unwrap().version, 1);
+        let (send, receive) = tokio::sync::mpsc::unbounded_channel();
+        let record = |i: usize| {
+            Record::new(
+                format!("r{i}"),
+                serde_json::json!({"text": format!("record {i}")}),
+            )
+        };
+        for i in 0..500 {
+            send.send(record(i)).unwrap();
+        }
+        let mut handle = hookhost
+            .begin(
+                &snapshot,
+                Batch::from_stream(Channel(receive)),
+                BatchOptions::default(),
+            )
+            .await
+            .unwrap();
+        // The batch has settled records of the first half before the move.
+        while handle.changed().await.records.total == 0 {}
+        let moved = tokio::task::spawn_blocking({
+            let (url, operator) = (url.clone(), operator.clone());
+            move || {
+                host(&url, &operator, &["live", "stats", "2"])
+                    .output()
+                    .unwrap()
+            }
+        })
+        .await
+        .unwrap();
+        ok(moved);
+        assert!(
+            !handle.observe().state.is_finished(),
+            "the move came inside the batch"
+        );
+        for i in 500..1000 {
+            send.send(record(i)).unwrap();
+        }
+        drop(send);
+        let result = handle.wait().await.unwrap();
+        assert_eq!(result.state, BatchState::Succeeded);
+        assert_eq!(result.records.total, 1000);
+        assert_eq!(
+            result.hooks[0].run.hook.version,
+            Some(1),
+            "one release for the batch"
+        );
+        let next = hookhost.snapshot(&["stats"]).await.unwrap();
+        assert_eq!(
+            next.hooks()[0].release.as_ref().unwrap().version,
+            2,
+            "the next snapshot"
+        );
+    });
 }
