@@ -9,7 +9,7 @@ INBOX := $(SAMPLES)/inbox
 DEMO := demo-out
 ROOT := $(DEMO)/registry
 
-.PHONY: demo test guests host worker target
+.PHONY: demo test guests host worker target postgres
 
 ## The main job: build the example hooks and the host, publish text_stats to a registry under
 ## demo-out/, run it by name and the other hooks from their files, list the runs, replay one;
@@ -51,9 +51,27 @@ demo: guests host worker
 		--hooks text_stats,require_fields --inbox $(INBOX) --outbox $(DEMO)/outbox
 
 ## The tests: unit tests, SDK tests and doc tests, and the integration tests under tests/
-## (which build the example hooks and fixtures from source on first use).
-test: target
+## (which build the example hooks and fixtures from source on first use). The registry's
+## promises run on SQLite and on PostgreSQL: each test binary that needs it starts a throwaway
+## cluster on a unix socket in a temporary directory (or uses HOOKHOST_TEST_POSTGRES).
+test: target postgres
 	cargo test --workspace
+
+## PostgreSQL's server binaries, for the tests' throwaway clusters: Debian's `postgresql`
+## package, installed when /usr/lib/postgresql/*/bin/initdb is missing. When that fails, this
+## fails loudly: the PostgreSQL tests never skip.
+postgres:
+	@if [ -n "$${HOOKHOST_TEST_POSTGRES:-}" ] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		exit 0; \
+	fi; \
+	echo "make: PostgreSQL server binaries missing; apt-get install -y postgresql"; \
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; } || { \
+		echo "make: could not install PostgreSQL, which the tests need: install Debian's" \
+			"postgresql package, or set HOOKHOST_TEST_POSTGRES=postgres://user@host/db" >&2; \
+		exit 1; \
+	}; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "make: the postgresql package did not provide initdb" >&2; exit 1; }
 
 guests: target
 	cargo build --release --target wasm32-wasip2 --workspace --manifest-path example-hooks/Cargo.toml

@@ -681,6 +681,7 @@ fn a_host_can_be_opened_on_a_root() {
         hookhost::embed::EmbedConfig {
             host: HostConfig::default(),
             max_sandboxes: 3,
+            ..hookhost::embed::EmbedConfig::default()
         },
     ));
     let opened = opened.unwrap();

@@ -22,6 +22,16 @@
 //! `--concurrency` at once, then exits: 0 when every batch succeeded (now or earlier), 1
 //! otherwise. A long-running worker would take batch files from a queue instead.
 //!
+//! # As a fleet
+//!
+//! With `--registry postgres://…` (or `HOOKHOST_REGISTRY`), every worker process — on this
+//! machine or others — shares one registry, and each batch is claimed in the database before
+//! any guest code runs: several workers over one inbox process every batch file exactly once
+//! between them (a worker that finds a batch claimed waits for its outcome, and prints
+//! `already done`). A worker that dies loses its claims when their lease (`--lease-secs`)
+//! runs out, and the next worker to begin that batch runs it. `--root` then holds only this
+//! machine's caches.
+//!
 //! Run it from the repository root after `make demo` (which publishes `text_stats` and
 //! `require_fields` to `demo-out/registry`):
 //!
@@ -41,6 +51,7 @@ use clap::Parser;
 use hookhost::embed::{
     BATCH_FILE, Batch, BatchHandle, BatchOptions, BatchResult, BatchState, EmbedConfig, Hookhost,
 };
+use hookhost::registry::RegistryLocation;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -51,9 +62,19 @@ const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Runs a hook set over the JSONL batch files of a directory.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The registry root the hooks are published in.
+    /// The registry root the hooks are published in (with --registry: this machine's caches).
     #[arg(long, env = "HOOKHOST_HOME", default_value = ".hookhost")]
     root: PathBuf,
+    /// A shared registry: a PostgreSQL URL (`postgres://user@host/db`, `?host=/dir` for a
+    /// unix socket). Without it, the registry is under --root.
+    #[arg(long, env = "HOOKHOST_REGISTRY")]
+    registry: Option<String>,
+    /// This worker's name in run records. By default `host:pid`.
+    #[arg(long)]
+    worker: Option<String>,
+    /// How long a batch claim lasts without renewal, in seconds (renewed every third of it).
+    #[arg(long, default_value_t = hookhost::embed::DEFAULT_CLAIM_LEASE.as_secs_f64())]
+    lease_secs: f64,
     /// The hooks, comma-separated: `name` (its live release) or `name@VERSION`.
     #[arg(long, value_delimiter = ',', required = true)]
     hooks: Vec<String>,
@@ -76,8 +97,24 @@ async fn main() -> Result<ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let hookhost = Hookhost::open(&args.root, EmbedConfig::default()).await?;
-    let files = batch_files(&args.inbox)?;
+    let lease = Duration::from_secs_f64(args.lease_secs.max(0.1));
+    let mut config = EmbedConfig {
+        registry: RegistryLocation::parse(args.registry.as_deref())?,
+        claim_lease: lease,
+        claim_renewal: lease / 3,
+        ..EmbedConfig::default()
+    };
+    config.host.worker = args.worker.clone();
+    // Compiled code cached under the root: a component is compiled once per machine.
+    config.host.code_cache = Some(args.root.join(hookhost::cache::CODE_CACHE_DIR));
+    let hookhost = Hookhost::open(&args.root, config).await?;
+    let mut files = batch_files(&args.inbox)?;
+    if args.registry.is_some() && !files.is_empty() {
+        // Fleet workers start at a place of their own in the inbox, so that they spread over
+        // it instead of queueing behind one another's claims on the same first file.
+        let start = std::process::id() as usize % files.len();
+        files.rotate_left(start);
+    }
 
     // Ctrl-C sets `stop`: each batch task cancels its batch, and no new batch begins.
     let (stop_sender, stop) = watch::channel(false);

@@ -77,6 +77,22 @@ pub struct HostConfig {
     /// How many loaded components the host keeps linked by digest. By default
     /// [`DEFAULT_MAX_LOADED_COMPONENTS`] (also when set to 0).
     pub max_loaded_components: usize,
+    /// Who this host is in a fleet, recorded as `worker` in every run record. By default
+    /// `None`: [`default_worker`], the host name and process id (`build-3:4242`).
+    pub worker: Option<String>,
+}
+
+/// The worker identity a host has unless its config names one: the machine's host name and
+/// this process's id, `host:pid`, so a run record says which process on which machine ran it.
+pub fn default_worker() -> String {
+    // The kernel's name for the machine; no call into libc needed.
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".into());
+    format!("{name}:{}", std::process::id())
 }
 
 impl Default for HostConfig {
@@ -88,6 +104,7 @@ impl Default for HostConfig {
             instances: InstanceAllocation::default(),
             fuel_metering: true,
             max_loaded_components: DEFAULT_MAX_LOADED_COMPONENTS,
+            worker: None,
         }
     }
 }
@@ -124,6 +141,7 @@ struct HostInner {
     max_component_bytes: u64,
     code_cache: Option<CodeCache>,
     loaded: Mutex<LoadedComponents>,
+    worker: String,
 }
 
 impl fmt::Debug for Host {
@@ -165,8 +183,14 @@ impl Host {
                 max_component_bytes,
                 code_cache,
                 loaded: Mutex::new(LoadedComponents::new(max_loaded)),
+                worker: config.worker.unwrap_or_else(default_worker),
             }),
         })
+    }
+
+    /// Who this host is in a fleet: [`HostConfig::worker`], recorded in every run record.
+    pub fn worker(&self) -> &str {
+        &self.inner.worker
     }
 
     /// The host-wide maxima.

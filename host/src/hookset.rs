@@ -16,7 +16,7 @@ use crate::component::Host;
 use crate::error::Error;
 use crate::exec::Plan;
 use crate::limits::Limits;
-use crate::registry::{Registry, parse_reference};
+use crate::registry::{Registry, RegistryLocation, parse_reference};
 
 /// A hook named on the command line: a registered hook or a component file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,13 +108,18 @@ impl HookSetSpec {
         self.hooks.iter().any(|h| matches!(h, HookArg::File(_)))
     }
 
-    /// Opens the registry at `root` for this set: created if the set runs component files,
-    /// otherwise it must exist already ([`Error::RegistryNotFound`]).
-    pub fn open_registry(&self, root: &Path) -> Result<Registry, Error> {
+    /// Opens the registry at `location` (this machine's files under `root`) for this set:
+    /// created if the set runs component files, otherwise it must exist already
+    /// ([`Error::RegistryNotFound`] for a local root).
+    pub fn open_registry(
+        &self,
+        location: &RegistryLocation,
+        root: &Path,
+    ) -> Result<Registry, Error> {
         if self.stores_components() {
-            Registry::open(root)
+            Registry::open_at(location, root)
         } else {
-            Registry::open_existing(root)
+            Registry::open_existing_at(location, root)
         }
     }
 

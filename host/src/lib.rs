@@ -36,7 +36,8 @@
 //! - [`exec`] — the one engine for one hook or many: [`execute`](exec::execute) runs a
 //!   [`BatchRequest`](exec::BatchRequest) on a fixed set of workers and settles in input order.
 //! - [`registry`] — the registry's rules (names, releases, live pointers, runs, batch keys)
-//!   over a [`Store`](registry::store::Store) (SQLite first) and a blob store.
+//!   over a [`Store`](registry::store::Store) (SQLite on one machine, PostgreSQL for a fleet)
+//!   and a blob store.
 //! - [`run`] — one hook over one JSONL file into a run directory: [`run::run_to_dir`].
 //! - [`hookset`] — what `host run HOOK…` asks for (names, files, configs, overrides), resolved
 //!   into plans.

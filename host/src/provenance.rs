@@ -83,6 +83,10 @@ pub struct RunRecord {
     /// Why the run failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where it ran: the worker identity of its host ([`Host::worker`](crate::Host::worker)),
+    /// `host:pid` unless the embedder named it. Absent in records written before fleets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
 }
 
 /// Which component ran, and under which registered name, if any.
@@ -295,5 +299,6 @@ pub(crate) fn sample_record(run_id: &str) -> RunRecord {
         log_bytes_dropped: 0,
         replay_of: None,
         error: None,
+        worker: None,
     }
 }

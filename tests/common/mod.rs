@@ -3,6 +3,8 @@
 //! temporary output directories.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

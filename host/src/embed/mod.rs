@@ -75,6 +75,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub use self::handle::{BatchHandle, Observation};
 use self::handle::{Finished, Shared};
@@ -90,7 +91,7 @@ pub use crate::input::Record;
 pub use crate::outcome::{ErrorRow, FeatureRow, Outcomes, Rejection};
 pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
-use crate::registry::Registry;
+use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation};
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
 
 /// How [`Hookhost::open`] sets up.
@@ -101,11 +102,33 @@ pub struct EmbedConfig {
     /// The most sandboxes running guest code at once, across every batch of the host. By
     /// default the number of cores.
     pub max_sandboxes: usize,
+    /// Where the registry is: under the root, or a PostgreSQL database shared by a fleet (then
+    /// the root holds only this machine's caches). By default [`RegistryLocation::Local`].
+    pub registry: RegistryLocation,
+    /// How long a claim on a batch's idempotency key lasts without renewal, with a shared
+    /// registry: a worker that dies loses its claims this long after its last renewal, and
+    /// the batch can then run elsewhere. Longer leases survive longer stalls (a paused VM, a
+    /// slow database); shorter ones finish a dead worker's batch sooner. By default
+    /// [`DEFAULT_CLAIM_LEASE`].
+    pub claim_lease: Duration,
+    /// How often a running batch renews its claim; well under [`EmbedConfig::claim_lease`]
+    /// (at most a third of it is used), so that a renewal or two may fail without losing the
+    /// claim. By default [`DEFAULT_CLAIM_RENEWAL`].
+    pub claim_renewal: Duration,
 }
+
+/// How long a batch claim lasts without renewal ([`EmbedConfig::claim_lease`]).
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(30);
+
+/// How often a running batch renews its claim ([`EmbedConfig::claim_renewal`]).
+pub const DEFAULT_CLAIM_RENEWAL: Duration = Duration::from_secs(10);
 
 impl Default for EmbedConfig {
     fn default() -> Self {
         EmbedConfig {
+            registry: RegistryLocation::Local,
+            claim_lease: DEFAULT_CLAIM_LEASE,
+            claim_renewal: DEFAULT_CLAIM_RENEWAL,
             host: HostConfig::default(),
             max_sandboxes: default_jobs(),
         }
@@ -124,6 +147,8 @@ struct Inner {
     registry: Option<Arc<Registry>>,
     gate: Arc<Gate>,
     batches: Mutex<Remembered>,
+    claim_lease: Duration,
+    claim_renewal: Duration,
 }
 
 impl std::fmt::Debug for Hookhost {
@@ -137,16 +162,23 @@ impl std::fmt::Debug for Hookhost {
 }
 
 impl Hookhost {
-    /// Opens the registry at `root` (created if missing) and starts an engine.
+    /// Opens the registry ([`EmbedConfig::registry`]: at `root`, created if missing, or a
+    /// PostgreSQL database, with this machine's caches under `root`) and starts an engine.
     pub async fn open(root: impl AsRef<Path>, config: EmbedConfig) -> Result<Hookhost, Error> {
         let root = root.as_ref().to_owned();
         let (host, registry) = blocking(move || {
-            let registry = Registry::open(&root)?;
+            let registry = Registry::open_at(&config.registry, &root)?;
             let host = Host::new(config.host)?;
             Ok((host, registry))
         })
         .await?;
-        Ok(Hookhost::new(host, Some(registry), config.max_sandboxes))
+        let hookhost = Hookhost::new(host, Some(registry), config.max_sandboxes);
+        let mut inner = Arc::into_inner(hookhost.inner).expect("not shared yet");
+        inner.claim_lease = config.claim_lease.max(Duration::from_millis(100));
+        inner.claim_renewal = config.claim_renewal.min(inner.claim_lease / 3);
+        Ok(Hookhost {
+            inner: Arc::new(inner),
+        })
     }
 
     /// A host over an engine already built, with or without a registry. Without one, hooks
@@ -166,6 +198,8 @@ impl Hookhost {
                 registry: registry.map(Arc::new),
                 gate: Arc::new(Gate::new(max_sandboxes)),
                 batches: Mutex::new(Remembered::default()),
+                claim_lease: DEFAULT_CLAIM_LEASE,
+                claim_renewal: DEFAULT_CLAIM_RENEWAL,
             }),
         }
     }
@@ -229,10 +263,12 @@ impl Hookhost {
             .idempotency_key
             .clone()
             .map(|key| (key, snapshot.digest().to_owned()));
-        if let Some(key) = &key
-            && let Some(handle) = self.join(key).await?
-        {
-            return Ok(handle);
+        let mut claim = None;
+        if let Some(key) = &key {
+            match self.join(key).await? {
+                Joined::Handle(handle) => return Ok(handle),
+                Joined::Run(claimed) => claim = claimed,
+            }
         }
         let shared = match &key {
             Some(key) => self.lock().claimed(key).expect("claimed by join"),
@@ -242,29 +278,93 @@ impl Hookhost {
             Ok(prepared) => prepared,
             Err(error) => {
                 self.forget(key.as_ref());
+                if let Some(claim) = claim {
+                    self.release_claim(claim).await;
+                }
                 return Err(error);
             }
         };
         let handle = BatchHandle::new(shared.clone(), false);
-        tokio::spawn(self.clone().drive(shared, prepared));
+        tokio::spawn(self.clone().drive(shared, prepared, claim));
         Ok(handle)
     }
 
-    /// For a key: the handle of the batch that holds it, if any; otherwise claims it (a
-    /// pending entry that concurrent `begin`s join) and returns `None`.
-    async fn join(&self, key: &(String, String)) -> Result<Option<BatchHandle>, Error> {
+    /// Gives a claim up (a failure is only logged: the lease runs out anyway).
+    async fn release_claim(&self, claim: BatchClaim) {
+        let Some(registry) = self.inner.registry.clone() else {
+            return;
+        };
+        if let Err(error) = blocking(move || registry.release_claim(&claim)).await {
+            tracing::warn!(%error, "a batch claim could not be released; its lease will run out");
+        }
+    }
+
+    /// Renews `claim` every [`EmbedConfig::claim_renewal`] until the task is aborted; a claim
+    /// found lost cancels the batch, whose record another worker may now be making.
+    fn keep_claim(&self, claim: BatchClaim, shared: Arc<Shared>) -> tokio::task::JoinHandle<()> {
+        let registry = self.inner.registry.clone();
+        let (lease, every) = (self.inner.claim_lease, self.inner.claim_renewal);
+        let self_gate = self.inner.gate.clone();
+        tokio::spawn(async move {
+            let Some(registry) = registry else { return };
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let (registry, claim) = (registry.clone(), claim.clone());
+                match blocking(move || registry.renew_claim(&claim, lease)).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(batch_id = %shared.batch_id,
+                            "the batch's claim ran out and was taken; cancelling the batch");
+                        shared
+                            .cancel
+                            .store(true, std::sync::atomic::Ordering::SeqCst);
+                        shared.cancelled.notify_one();
+                        self_gate.wake();
+                        return;
+                    }
+                    // Not fatal yet: the lease outlasts a few failed renewals.
+                    Err(error) => tracing::warn!(%error, "renewing a batch claim failed"),
+                }
+            }
+        })
+    }
+
+    /// For a key: the handle of the batch that holds it, if any; otherwise claims it — a
+    /// pending entry that concurrent `begin`s of this process join, and with a shared
+    /// registry a claim in the database, waiting while another worker holds it — and returns
+    /// [`Joined::Run`].
+    async fn join(&self, key: &(String, String)) -> Result<Joined, Error> {
         {
             let mut remembered = self.lock();
             if let Some(shared) = remembered.holder(key) {
-                return Ok(Some(BatchHandle::new(shared, true)));
+                return Ok(Joined::Handle(BatchHandle::new(shared, true)));
             }
             remembered.claim(key.clone(), self.inner.gate.clone());
         }
         let Some(registry) = self.inner.registry.clone() else {
-            return Ok(None);
+            return Ok(Joined::Run(None));
         };
         let (k, snapshot) = key.clone();
-        let stored = blocking(move || registry.batch_by_key(&k, &snapshot)).await;
+        let worker = self.inner.host.worker().to_owned();
+        let lease = self.inner.claim_lease;
+        let stored = blocking(move || {
+            if !registry.claims_batches() {
+                return Ok((registry.batch_by_key(&k, &snapshot)?, None));
+            }
+            match registry.claim_batch(&k, &snapshot, &worker, lease)? {
+                Some(Claimed::Done(stored)) => Ok((Some(stored), None)),
+                Some(Claimed::Claimed(claim)) => Ok((None, Some(claim))),
+                None => Ok((registry.batch_by_key(&k, &snapshot)?, None)),
+            }
+        })
+        .await;
+        let stored = match stored {
+            Ok((None, claim)) => return Ok(Joined::Run(claim)),
+            Ok((Some(stored), _)) => Ok(Some(stored)),
+            Err(error) => Err(error),
+        };
         let stored = match stored {
             Ok(stored) => stored,
             Err(error) => {
@@ -273,7 +373,7 @@ impl Hookhost {
             }
         };
         let Some(stored) = stored else {
-            return Ok(None);
+            return Ok(Joined::Run(None));
         };
         let result = match self.read_back(stored).await {
             Ok(result) => result,
@@ -284,7 +384,7 @@ impl Hookhost {
         };
         let shared = self.lock().claimed(key).expect("claimed above");
         shared.finish(Ok(Arc::new(result)));
-        Ok(Some(BatchHandle::new(shared, true)))
+        Ok(Joined::Handle(BatchHandle::new(shared, true)))
     }
 
     /// A batch the registry remembers, with its runs' records (its outcomes stay where the
@@ -297,7 +397,7 @@ impl Hookhost {
                     Error::Internal(format!(
                         "batch {} in registry {} has an unreadable summary: {e}",
                         stored.batch_id,
-                        registry.root().display()
+                        registry.describe()
                     ))
                 })?;
             let hooks = summary
@@ -401,9 +501,20 @@ impl Hookhost {
 
     /// Runs a begun batch to its end and answers its handles, whatever happens (a panic in
     /// the engine answers them with [`Error::Internal`]).
-    async fn drive(self, shared: Arc<Shared>, prepared: Prepared) {
+    async fn drive(self, shared: Arc<Shared>, prepared: Prepared, claim: Option<BatchClaim>) {
         let mut guard = FinishOnDrop(Some(shared.clone()));
+        let renewing = claim
+            .clone()
+            .map(|claim| self.keep_claim(claim, shared.clone()));
         let finished = self.execute(&shared, prepared).await;
+        if let Some(renewing) = renewing {
+            renewing.abort();
+        }
+        // After the record: a succeeded batch now holds its key by its row in `batches`, so
+        // the workers woken by the release find it done; a failed one may run again.
+        if let Some(claim) = claim {
+            self.release_claim(claim).await;
+        }
         if let Some(shared) = guard.0.take() {
             shared.finish(finished);
         }
@@ -439,6 +550,14 @@ impl Hookhost {
             _ => Ok(Arc::new(executed.result)),
         }
     }
+}
+
+/// What [`Hookhost::join`] found for a key.
+enum Joined {
+    /// The batch holding the key, here or (finished) in the registry.
+    Handle(BatchHandle),
+    /// This `begin` runs the batch, holding the key's claim when the registry has claims.
+    Run(Option<BatchClaim>),
 }
 
 /// A batch ready to start: its outputs created, its input opened.

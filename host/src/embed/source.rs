@@ -19,11 +19,11 @@ use crate::provenance::InputRecord;
 /// The records of a batch: an iterator, a stream, or a JSONL file. Each is read a chunk at a
 /// time, as the hooks are ready for it.
 pub struct Batch {
-    source: Origin,
+    source: Records,
 }
 
-enum Origin {
-    Records(Box<dyn Iterator<Item = Record> + Send>),
+enum Records {
+    Iter(Box<dyn Iterator<Item = Record> + Send>),
     Stream(Pin<Box<dyn Stream<Item = Record> + Send>>),
     Jsonl(Input),
 }
@@ -31,9 +31,9 @@ enum Origin {
 impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.source {
-            Origin::Records(_) => "records",
-            Origin::Stream(_) => "stream",
-            Origin::Jsonl(input) => return f.debug_tuple("Batch").field(input).finish(),
+            Records::Iter(_) => "records",
+            Records::Stream(_) => "stream",
+            Records::Jsonl(input) => return f.debug_tuple("Batch").field(input).finish(),
         };
         f.debug_tuple("Batch").field(&kind).finish()
     }
@@ -47,7 +47,7 @@ impl Batch {
         I::IntoIter: Send + 'static,
     {
         Batch {
-            source: Origin::Records(Box::new(records.into_iter())),
+            source: Records::Iter(Box::new(records.into_iter())),
         }
     }
 
@@ -58,21 +58,21 @@ impl Batch {
         S: Stream<Item = Record> + Send + 'static,
     {
         Batch {
-            source: Origin::Stream(Box::pin(records)),
+            source: Records::Stream(Box::pin(records)),
         }
     }
 
     /// The records of a JSONL file, with the checks and error lines of `host run`.
     pub fn jsonl(path: impl Into<PathBuf>) -> Batch {
         Batch {
-            source: Origin::Jsonl(Input::File(path.into())),
+            source: Records::Jsonl(Input::File(path.into())),
         }
     }
 
     /// The records of JSONL on standard input.
     pub fn stdin() -> Batch {
         Batch {
-            source: Origin::Jsonl(Input::Stdin),
+            source: Records::Jsonl(Input::Stdin),
         }
     }
 }
@@ -87,12 +87,12 @@ impl Batch {
         cancelled: Arc<tokio::sync::Notify>,
     ) -> Result<Box<dyn Source>, Error> {
         Ok(match self.source {
-            Origin::Jsonl(input) => Box::new(input.open(files)?),
-            Origin::Records(records) => {
+            Records::Jsonl(input) => Box::new(input.open(files)?),
+            Records::Iter(records) => {
                 let files = files.map(FilesRoot::open).transpose()?;
                 Box::new(ValuesSource::new(records, files))
             }
-            Origin::Stream(stream) => {
+            Records::Stream(stream) => {
                 let files = files.map(FilesRoot::open).transpose()?;
                 Box::new(StreamSource {
                     stream,

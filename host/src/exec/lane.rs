@@ -316,6 +316,7 @@ impl Lane {
             log_bytes_dropped: stats.log_bytes_dropped + self.log_bytes_cut,
             replay_of: self.replay_of,
             error,
+            worker: Some(plan.hook().host().worker().to_owned()),
         };
         let kept = match self.sink {
             Sink::Dir(out) => {

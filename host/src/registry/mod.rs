@@ -30,6 +30,14 @@
 //! writers of what it read (SQLite: `BEGIN IMMEDIATE`), so versions stay gap-free and each
 //! digest gets one release. [`Registry::with_store`] takes any other backend.
 //!
+//! # A fleet
+//!
+//! [`Registry::connect`] (or [`Registry::open_at`] with a [`RegistryLocation`]) opens a
+//! PostgreSQL registry shared by many machines ([`PostgresStore`], see [`postgres`] for what
+//! each promise rests on there): records and component bytes in the database, each machine's
+//! blob cache under its root ([`CachedBlobStore`]), and batch claims with leases
+//! ([`Registry::claim_batch`]) so that each keyed batch runs once across the fleet.
+//!
 //! ```no_run
 //! use hookhost::{Host, HostConfig};
 //! use hookhost::registry::{PublishRequest, Registry};
@@ -53,6 +61,7 @@
 //! ```
 
 mod blobs;
+pub mod postgres;
 mod sqlite;
 pub mod store;
 
@@ -61,7 +70,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use self::blobs::{BLOBS_DIR, BlobStore, Blobs, DirBlobStore};
+pub use self::postgres::{CachedBlobStore, PgBlobStore, PostgresStore};
 pub use self::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
+pub use self::store::{BatchClaim, Claimed};
 use self::store::{ReadTx, Store, StoredHook, WriteTx};
 use crate::component::{HookComponent, Host};
 use crate::config::canonical_config;
@@ -256,7 +267,163 @@ pub(crate) struct NewRelease {
     pub built_by: Option<String>,
 }
 
+/// Where a registry's records and component bytes are kept; the root directory holds the
+/// machine's own files either way (compiled code, and with PostgreSQL the blob cache).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RegistryLocation {
+    /// `registry.db` and `blobs/` under the root: one machine. The default.
+    #[default]
+    Local,
+    /// A PostgreSQL database shared by a fleet, by its libpq-style URL
+    /// (`postgres://user@host:5432/db`, or `postgres://user@/db?host=/run/postgresql` for a
+    /// unix socket).
+    Postgres(String),
+}
+
+impl RegistryLocation {
+    /// What `--registry` or `HOOKHOST_REGISTRY` said: `None` or empty is [`Local`], a
+    /// `postgres://` or `postgresql://` URL is [`Postgres`]; anything else is refused, naming
+    /// what was given without its password.
+    ///
+    /// [`Local`]: RegistryLocation::Local
+    /// [`Postgres`]: RegistryLocation::Postgres
+    ///
+    /// ```
+    /// use hookhost::registry::RegistryLocation;
+    /// assert_eq!(RegistryLocation::parse(None)?, RegistryLocation::Local);
+    /// assert!(matches!(RegistryLocation::parse(Some("postgres://w@db/hooks"))?,
+    ///     RegistryLocation::Postgres(_)));
+    /// assert!(RegistryLocation::parse(Some("mysql://db")).is_err());
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn parse(url: Option<&str>) -> Result<RegistryLocation, Error> {
+        match url.map(str::trim) {
+            None | Some("") => Ok(RegistryLocation::Local),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(RegistryLocation::Postgres(url.to_owned()))
+            }
+            Some(other) => Err(Error::Store {
+                registry: other.split('@').next_back().unwrap_or("").to_owned(),
+                operation: "choosing the registry".into(),
+                source: "a registry URL starts with postgres:// (or leave it out for the local \
+                         root)"
+                    .into(),
+            }),
+        }
+    }
+
+    /// Whether the records live under the root.
+    pub fn is_local(&self) -> bool {
+        matches!(self, RegistryLocation::Local)
+    }
+}
+
+/// Where a PostgreSQL registry's machine-local blob cache lives under the root. Apart from
+/// [`BLOBS_DIR`], so a root that served a local registry never passes its blobs off as the
+/// fleet's.
+pub const BLOB_CACHE_DIR: &str = "cache/blobs/sha256";
+
 impl Registry {
+    /// Opens the registry at `location`, keeping this machine's files under `root`: for
+    /// [`RegistryLocation::Local`], [`Registry::open`]; for PostgreSQL,
+    /// [`Registry::connect`].
+    pub fn open_at(location: &RegistryLocation, root: impl AsRef<Path>) -> Result<Registry, Error> {
+        match location {
+            RegistryLocation::Local => Registry::open(root),
+            RegistryLocation::Postgres(url) => Registry::connect(url, root),
+        }
+    }
+
+    /// [`Registry::open_at`] for commands that only read or move what is there: a local root
+    /// must exist ([`Registry::open_existing`]); a PostgreSQL database is the registry, and is
+    /// connected to (its schema brought up to date) like any other.
+    pub fn open_existing_at(
+        location: &RegistryLocation,
+        root: impl AsRef<Path>,
+    ) -> Result<Registry, Error> {
+        match location {
+            RegistryLocation::Local => Registry::open_existing(root),
+            RegistryLocation::Postgres(url) => Registry::connect(url, root),
+        }
+    }
+
+    /// Connects to the PostgreSQL registry at `url` (see [`RegistryLocation::Postgres`]): its
+    /// records and component bytes are in the database ([`PostgresStore`], [`PgBlobStore`]),
+    /// and the bytes are cached under `root`'s [`BLOB_CACHE_DIR`] ([`CachedBlobStore`]). A
+    /// server that cannot be reached, or refuses the login, is [`Error::Store`] naming it.
+    ///
+    /// ```no_run
+    /// use hookhost::registry::Registry;
+    /// let registry = Registry::connect("postgres://worker@db.internal/hookhost", ".hookhost")?;
+    /// println!("{} hooks", registry.hooks()?.len());
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn connect(url: &str, root: impl AsRef<Path>) -> Result<Registry, Error> {
+        let root = root.as_ref().to_owned();
+        let pool =
+            std::sync::Arc::new(postgres::PgPool::connect(url, postgres::DEFAULT_POOL_SIZE)?);
+        let store = PostgresStore::over(pool.clone())?;
+        // `DirBlobStore` keeps `blobs/sha256` under the directory it is given.
+        let cache = DirBlobStore::open(&root.join("cache"))?;
+        let blobs = Blobs::new(Box::new(CachedBlobStore::new(
+            Box::new(PgBlobStore::new(pool)),
+            cache,
+        )));
+        tracing::debug!(registry = %store.describe(), root = %root.display(), "registry open");
+        Ok(Registry::with_store(root, Box::new(store), blobs))
+    }
+
+    /// Whether this registry claims batch keys fleet-wide ([`Registry::claim_batch`]): a
+    /// PostgreSQL registry does; a local one relies on [`Registry::record_batch`] alone.
+    pub fn claims_batches(&self) -> bool {
+        self.store.claims().is_some()
+    }
+
+    /// Claims idempotency key `key` for `snapshot_digest` as `worker` under `lease`, before
+    /// any guest code of the batch runs; or returns the batch that already succeeded with it.
+    /// While another live worker holds the key this waits (on the database, without polling)
+    /// until it releases the key or its lease runs out. `None` when the registry has no
+    /// fleet-wide claims ([`Registry::claims_batches`]).
+    pub fn claim_batch(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<Claimed>, Error> {
+        match self.store.claims() {
+            Some(claims) => claims.claim(key, snapshot_digest, worker, lease).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Extends `claim`'s lease; `false` when the claim was lost (it expired and another
+    /// worker took the key).
+    pub fn renew_claim(
+        &self,
+        claim: &BatchClaim,
+        lease: std::time::Duration,
+    ) -> Result<bool, Error> {
+        match self.store.claims() {
+            Some(claims) => claims.renew(claim, lease),
+            None => Ok(false),
+        }
+    }
+
+    /// Gives `claim` up: a succeeded batch holds its key by its record, a failed one lets
+    /// the next worker run it.
+    pub fn release_claim(&self, claim: &BatchClaim) -> Result<(), Error> {
+        match self.store.claims() {
+            Some(claims) => claims.release(claim),
+            None => Ok(()),
+        }
+    }
+
+    /// The store's description: the database file, or `postgres://user@host/db`.
+    pub fn describe(&self) -> &str {
+        self.store.describe()
+    }
+
     /// Opens the registry at `root`, creating the directory, the blob store and the database
     /// as needed, and bringing the schema up to date.
     pub fn open(root: impl AsRef<Path>) -> Result<Registry, Error> {

@@ -66,6 +66,56 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// other writers in any process (see the module docs). Dropped without
     /// [`WriteTx::commit`], it is rolled back.
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error>;
+
+    /// Fleet-wide batch claims, for a store shared by several machines. By default `None`:
+    /// one machine's processes rely on [`Registry::record_batch`](super::Registry::record_batch)
+    /// recording one batch per key.
+    fn claims(&self) -> Option<&dyn ClaimStore> {
+        None
+    }
+}
+
+/// A claim on an idempotency key, held under a lease: while it is held no other worker runs
+/// the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchClaim {
+    /// The key.
+    pub idempotency_key: String,
+    /// The snapshot it is claimed for.
+    pub snapshot_digest: String,
+    /// This claim's own token: renewing and releasing name it, so a worker whose lease ran out
+    /// (and was claimed by another) cannot renew or release the other's claim.
+    pub token: String,
+}
+
+/// What claiming a key gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claimed {
+    /// This worker holds the key: it runs the batch, renewing the lease, then releases it.
+    Claimed(BatchClaim),
+    /// A batch with the key succeeded (now or earlier, here or elsewhere): nothing to run.
+    Done(StoredBatch),
+}
+
+/// Batch claims with leases, in a store a fleet shares.
+pub trait ClaimStore {
+    /// Claims `key` for `snapshot_digest` as `worker`, for `lease`; or returns the batch that
+    /// already succeeded with it. While another worker's unexpired claim holds the key, waits —
+    /// woken when a claim is released, or when the holder's lease runs out — then tries again.
+    fn claim(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: std::time::Duration,
+    ) -> Result<Claimed, Error>;
+
+    /// Extends `claim`'s lease to `lease` from now; `false` if it is no longer held (it
+    /// expired and another worker claimed the key).
+    fn renew(&self, claim: &BatchClaim, lease: std::time::Duration) -> Result<bool, Error>;
+
+    /// Gives `claim` up, waking the workers waiting for the key.
+    fn release(&self, claim: &BatchClaim) -> Result<(), Error>;
 }
 
 /// A hook's row: its contract and its pointers.

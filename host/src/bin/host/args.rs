@@ -104,6 +104,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "HOOKHOST_HOME",
           default_value = hookhost::registry::DEFAULT_ROOT)]
     pub root: PathBuf,
+    /// A shared registry: a PostgreSQL URL (`postgres://user@host/db`, a unix socket as
+    /// `?host=/dir`). Releases, runs, batch claims and component bytes live there; --root then
+    /// holds only this machine's caches. Without it, the registry is under --root.
+    #[arg(long, global = true, value_name = "URL", env = "HOOKHOST_REGISTRY")]
+    pub registry: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -9,7 +9,7 @@ mod args;
 mod print;
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +21,7 @@ use hookhost::exec::{BatchRequest, BatchResult, BatchState, Layout, Progress, ex
 use hookhost::hookset::read_config;
 use hookhost::limits::{self, Ceilings};
 use hookhost::provenance::{RunRecord, RunStatus};
-use hookhost::registry::{PublishRequest, Registry};
+use hookhost::registry::{PublishRequest, Registry, RegistryLocation};
 use hookhost::replay::{ReplayRequest, replay};
 use hookhost::scaffold;
 use hookhost::{Host, HostConfig};
@@ -39,17 +39,27 @@ const EXIT_REPLAY_DIFFERS: u8 = 3;
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
-    let root = cli.root;
+    let place = match RegistryLocation::parse(cli.registry.as_deref()) {
+        Ok(location) => Place {
+            root: cli.root,
+            location,
+        },
+        Err(error) => {
+            eprintln!("host: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let root = &place;
     let result = match cli.command {
-        Command::Run(args) => run(&root, args),
-        Command::Inspect(args) => inspect(&root, args),
-        Command::Publish(args) => publish(&root, args),
-        Command::Hooks(args) => hooks(&root, args),
-        Command::Releases(args) => releases(&root, args),
-        Command::Live(args) => live(&root, args),
-        Command::Runs(args) => runs(&root, args),
-        Command::Show(args) => show(&root, args),
-        Command::Replay(args) => replay_run(&root, args),
+        Command::Run(args) => run(root, args),
+        Command::Inspect(args) => inspect(root, args),
+        Command::Publish(args) => publish(root, args),
+        Command::Hooks(args) => hooks(root, args),
+        Command::Releases(args) => releases(root, args),
+        Command::Live(args) => live(root, args),
+        Command::Runs(args) => runs(root, args),
+        Command::Show(args) => show(root, args),
+        Command::Replay(args) => replay_run(root, args),
         Command::New(args) => new_project(args),
         Command::Build(args) => build_project(args),
     };
@@ -72,12 +82,12 @@ fn main() -> ExitCode {
 }
 
 /// `host run HOOK…`: one hook or several, through the one engine.
-fn run(root: &Path, args: RunArgs) -> Result<ExitCode> {
+fn run(root: &Place, args: RunArgs) -> Result<ExitCode> {
     let config = args.build()?;
-    let registry = Arc::new(config.hooks.open_registry(root)?);
+    let registry = Arc::new(config.hooks.open_registry(&root.location, &root.root)?);
     let host = Host::new(HostConfig {
         ceilings: config.ceilings,
-        code_cache: code_cache(root),
+        code_cache: root.code_cache(),
         ..HostConfig::default()
     })?;
     let plans = config.hooks.resolve(&registry, &host)?;
@@ -177,9 +187,9 @@ fn report(record: &RunRecord) -> Result<ExitCode> {
     }
 }
 
-fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
+fn inspect(root: &Place, args: InspectArgs) -> Result<ExitCode> {
     let host = Host::new(HostConfig {
-        code_cache: code_cache(root),
+        code_cache: root.code_cache(),
         ..HostConfig::default()
     })?;
     match &args.hook {
@@ -188,7 +198,7 @@ fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
             print::component(&hook, args.json)?;
         }
         HookArg::Release(reference) => {
-            let registry = Registry::open_existing(root)?;
+            let registry = root.open_existing()?;
             let release = registry.resolve(reference)?;
             // Loading re-hashes the blob and checks it still implements the world.
             registry.load(&host, &release)?;
@@ -198,15 +208,15 @@ fn inspect(root: &Path, args: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
+fn publish(root: &Place, args: PublishArgs) -> Result<ExitCode> {
     // Nothing is created for a component refused here: the cache only if the root exists.
     let host = Host::new(HostConfig {
         max_component_bytes: args.max_component_size,
-        code_cache: code_cache(root),
+        code_cache: root.code_cache(),
         ..HostConfig::default()
     })?;
     let bytes = host.read_component(&args.file)?;
-    let registry = Registry::open(root)?;
+    let registry = root.open()?;
     let limits = args.limits();
     let request = PublishRequest {
         name: args.name,
@@ -220,30 +230,30 @@ fn publish(root: &Path, args: PublishArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn hooks(root: &Path, args: HooksArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn hooks(root: &Place, args: HooksArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     print::hooks(&registry.hooks()?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn releases(root: &Path, args: ReleasesArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn releases(root: &Place, args: ReleasesArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     let releases = registry.releases(&args.name)?;
     let history = registry.live_history(&args.name)?;
     print::releases(&releases, &history, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn live(root: &Path, args: LiveArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn live(root: &Place, args: LiveArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     let moved = registry.set_live(&args.name, args.version)?;
     let release = registry.release(&args.name, Some(args.version))?;
     print::live(&release, moved, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn runs(root: &Path, args: RunsArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn runs(root: &Place, args: RunsArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     if let Some(hook) = &args.hook {
         hookhost::registry::check_hook_name(hook)?;
     }
@@ -251,14 +261,14 @@ fn runs(root: &Path, args: RunsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn show(root: &Path, args: ShowArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn show(root: &Place, args: ShowArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     print::run(&registry.run_record(&args.run_id)?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
-    let registry = Registry::open_existing(root)?;
+fn replay_run(root: &Place, args: ReplayArgs) -> Result<ExitCode> {
+    let registry = root.open_existing()?;
     let stored = registry.run_record(&args.run_id)?;
     // The host needs room for the memory ceiling the run had.
     let host = Host::new(HostConfig {
@@ -270,7 +280,7 @@ fn replay_run(root: &Path, args: ReplayArgs) -> Result<ExitCode> {
                 .max(Ceilings::default().memory_bytes),
             ..Ceilings::default()
         },
-        code_cache: code_cache(root),
+        code_cache: root.code_cache(),
         ..HostConfig::default()
     })?;
     let mut request = ReplayRequest::new(stored.record.run_id, &args.input);
@@ -318,10 +328,33 @@ fn build_project(args: BuildArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The compiled-code cache under the root, when a registry is there (a command never creates
-/// a root just to cache code).
-fn code_cache(root: &Path) -> Option<std::path::PathBuf> {
-    Registry::exists(root).then(|| root.join(hookhost::cache::CODE_CACHE_DIR))
+/// Where the registry is (`--registry`, else the local root) and this machine's root.
+struct Place {
+    root: PathBuf,
+    location: RegistryLocation,
+}
+
+impl Place {
+    /// The registry, created if needed.
+    fn open(&self) -> Result<Registry, hookhost::Error> {
+        Registry::open_at(&self.location, &self.root)
+    }
+
+    /// The registry, which must exist (a local root is never created for a read).
+    fn open_existing(&self) -> Result<Registry, hookhost::Error> {
+        Registry::open_existing_at(&self.location, &self.root)
+    }
+
+    /// The compiled-code cache under the root, when a local registry is there (a command
+    /// never creates a root just to cache code), and always with a shared registry, whose
+    /// machines each keep their own.
+    fn code_cache(&self) -> Option<PathBuf> {
+        let cache = self.root.join(hookhost::cache::CODE_CACHE_DIR);
+        match self.location {
+            RegistryLocation::Local => Registry::exists(&self.root).then_some(cache),
+            RegistryLocation::Postgres(_) => Some(cache),
+        }
+    }
 }
 
 /// The first Ctrl-C cancels the run (guest code stops within one epoch tick and the output

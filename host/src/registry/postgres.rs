@@ -1,0 +1,1305 @@
+//! [`PostgresStore`]: the registry's records in one PostgreSQL database shared by a fleet, the
+//! second [`Store`]; and [`PgBlobStore`], component bytes in the same database, which
+//! [`CachedBlobStore`] reads through a local directory on each machine.
+//!
+//! # How it plugs in
+//!
+//! The store owns a small tokio runtime (one worker thread, which drives the connections) and
+//! a deadpool-postgres pool, and implements the synchronous [`Store`] methods by `block_on`
+//! on that runtime (see [`store`](super::store)): every registry call is made off async worker
+//! threads. A transaction holds one pooled connection for its whole life; dropped uncommitted,
+//! it sends `ROLLBACK`, and a connection whose rollback failed is taken out of the pool rather
+//! than reused half-done.
+//!
+//! # What each promise rests on
+//!
+//! - **Gap-free versions, one release per digest**, with any number of publishers on any
+//!   number of machines: [`WriteTx::lock_hook`] takes `pg_advisory_xact_lock` on a hash of the
+//!   hook's name before the registry reads the hook. A row lock (`SELECT … FOR UPDATE`) cannot
+//!   lock a hook that has no row yet, and two first publishers would then both insert v1; the
+//!   advisory lock exists whether or not the row does, and PostgreSQL holds it until the
+//!   transaction ends, so the next publisher reads what the previous one committed. A hash
+//!   collision between two names only serializes them. `PRIMARY KEY (hook, version)` and
+//!   `UNIQUE (hook, digest)` remain the last word.
+//! - **Batch keys**: the same advisory lock, on a hash of key and snapshot.
+//! - **Append-only history**: `BEFORE UPDATE OR DELETE` row triggers and `BEFORE TRUNCATE`
+//!   statement triggers raise on releases, live moves, runs and batches.
+//! - **Snapshots**: read transactions are `REPEATABLE READ READ ONLY`: every statement sees the
+//!   state of the first one.
+//! - **Migrations once**: [`PostgresStore::open`] takes the session-level `pg_advisory_lock`
+//!   [`MIGRATION_LOCK`] before reading the schema's version, so of processes opening a new
+//!   database together one migrates and the others then find it done; a database whose version
+//!   is newer than [`PG_SCHEMA_VERSION`] is [`Error::RegistryTooNew`].
+//! - **Errors that name the server**: [`Error::Store`] with [`Store::describe`] as
+//!   `postgres://user@host:port/db` — never the password, which is not part of it.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::config::Host;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row};
+
+use super::blobs::{BlobStore, DirBlobStore};
+use super::store::{BatchClaim, ClaimStore, Claimed, ReadTx, Store, StoredHook, WriteTx};
+use super::{HookSummary, LiveMove, Release, ReleaseLimits, StoredRun};
+use crate::contract::Contract;
+use crate::digest::{hex_of, sha256_digest};
+use crate::error::Error;
+use crate::provenance::{RunEntry, RunRecord, StoredBatch};
+
+/// The most connections one store keeps open. Each transaction holds one for its life, so this
+/// bounds the transactions one process runs at once; more wait for a free connection.
+pub const DEFAULT_POOL_SIZE: usize = 8;
+
+/// How long connecting to the server may take before it is an error. By default 10 s; a URL's
+/// own `connect_timeout` wins.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a transaction waits for a free pooled connection before it is an error.
+pub const POOL_WAIT: Duration = Duration::from_secs(60);
+
+/// The key of the session-level advisory lock held while the schema is checked and migrated.
+pub const MIGRATION_LOCK: i64 = 0x686f_6f6b_686f_7374; // "hookhost"
+
+/// The schema, one migration per version; `hookhost_schema.version` says how many have been
+/// applied. Append new migrations; never edit an applied one.
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE FUNCTION hookhost_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '%', TG_ARGV[0]; END $$;
+
+CREATE TABLE hooks (
+    name            TEXT PRIMARY KEY,
+    contract        TEXT NOT NULL,
+    contract_digest TEXT NOT NULL,
+    live_version    BIGINT NOT NULL,
+    created_at      TEXT NOT NULL
+);
+
+CREATE TABLE releases (
+    hook            TEXT NOT NULL REFERENCES hooks(name),
+    version         BIGINT NOT NULL CHECK (version >= 1),
+    digest          TEXT NOT NULL,
+    size            BIGINT NOT NULL,
+    contract        TEXT NOT NULL,
+    contract_digest TEXT NOT NULL,
+    config          TEXT NOT NULL,
+    config_digest   TEXT NOT NULL,
+    fuel_per_record BIGINT NOT NULL,
+    memory_bytes    BIGINT NOT NULL,
+    timeout_ms      BIGINT NOT NULL,
+    source_ref      TEXT,
+    built_by        TEXT,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (hook, version),
+    UNIQUE (hook, digest)
+);
+CREATE TRIGGER releases_are_immutable BEFORE UPDATE OR DELETE ON releases
+    FOR EACH ROW EXECUTE FUNCTION hookhost_refuse('releases are immutable and never deleted');
+CREATE TRIGGER releases_are_not_truncated BEFORE TRUNCATE ON releases
+    FOR EACH STATEMENT EXECUTE FUNCTION hookhost_refuse('releases are never deleted');
+
+CREATE TABLE live_moves (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    hook         TEXT NOT NULL REFERENCES hooks(name),
+    from_version BIGINT,
+    to_version   BIGINT NOT NULL,
+    cause        TEXT NOT NULL CHECK (cause IN ('publish', 'live')),
+    moved_at     TEXT NOT NULL
+);
+CREATE TRIGGER live_moves_are_append_only BEFORE UPDATE OR DELETE ON live_moves
+    FOR EACH ROW EXECUTE FUNCTION hookhost_refuse('the live pointer history is append-only');
+CREATE TRIGGER live_moves_are_not_truncated BEFORE TRUNCATE ON live_moves
+    FOR EACH STATEMENT EXECUTE FUNCTION hookhost_refuse('the live pointer history is append-only');
+
+CREATE TABLE runs (
+    seq         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id      TEXT NOT NULL UNIQUE,
+    hook        TEXT,
+    version     BIGINT,
+    digest      TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    total       BIGINT NOT NULL,
+    passed      BIGINT NOT NULL,
+    rejected    BIGINT NOT NULL,
+    errored     BIGINT NOT NULL,
+    config      TEXT NOT NULL,
+    out_dir     TEXT,
+    replay_of   TEXT,
+    recorded_at TEXT NOT NULL,
+    -- Where it ran: the worker's identity, when run.json names one.
+    worker      TEXT,
+    record      TEXT NOT NULL
+);
+CREATE INDEX runs_by_hook ON runs (hook, seq);
+CREATE TRIGGER runs_are_append_only BEFORE UPDATE OR DELETE ON runs
+    FOR EACH ROW EXECUTE FUNCTION hookhost_refuse('runs are append-only');
+CREATE TRIGGER runs_are_not_truncated BEFORE TRUNCATE ON runs
+    FOR EACH STATEMENT EXECUTE FUNCTION hookhost_refuse('runs are append-only');
+
+CREATE TABLE batches (
+    batch_id        TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL,
+    snapshot_digest TEXT NOT NULL,
+    run_ids         TEXT NOT NULL CHECK (json_typeof(run_ids::json) = 'array'),
+    summary         TEXT NOT NULL CHECK (summary::json IS NOT NULL),
+    recorded_at     TEXT NOT NULL,
+    UNIQUE (idempotency_key, snapshot_digest)
+);
+CREATE TRIGGER batches_are_append_only BEFORE UPDATE OR DELETE ON batches
+    FOR EACH ROW EXECUTE FUNCTION hookhost_refuse('batches are append-only');
+CREATE TRIGGER batches_are_not_truncated BEFORE TRUNCATE ON batches
+    FOR EACH STATEMENT EXECUTE FUNCTION hookhost_refuse('batches are append-only');
+
+-- Component bytes, by digest. Not append-only: a row whose bytes no longer hash to its digest
+-- is repaired by publishing the right bytes again.
+CREATE TABLE blobs (
+    digest TEXT PRIMARY KEY CHECK (digest ~ '^sha256:[0-9a-f]{64}$'),
+    size   BIGINT NOT NULL,
+    bytes  BYTEA NOT NULL
+);
+"#,
+    r#"
+-- Batch claims: the worker running a key's batch, under a lease it renews. Not history: a
+-- claim is deleted when its batch ends (a succeeded batch then holds its key by its row in
+-- `batches`), and an expired one is taken over by the next worker.
+CREATE TABLE claims (
+    idempotency_key TEXT NOT NULL,
+    snapshot_digest TEXT NOT NULL,
+    token           TEXT NOT NULL,
+    worker          TEXT NOT NULL,
+    claimed_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (idempotency_key, snapshot_digest)
+);
+"#,
+];
+
+/// The channel a released claim is announced on (`NOTIFY`), waking the workers waiting for
+/// a key.
+pub const CLAIMS_CHANNEL: &str = "hookhost_claims";
+
+/// The newest schema version this host knows for PostgreSQL.
+pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// A backend failure as the source of [`Error::Store`]: the server's own message (severity,
+/// text, detail) when it sent one, else what the client saw.
+#[derive(Debug)]
+struct PgError(String);
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PgError {}
+
+impl From<&tokio_postgres::Error> for PgError {
+    fn from(error: &tokio_postgres::Error) -> PgError {
+        match error.as_db_error() {
+            Some(db) => PgError(match db.detail() {
+                Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+                None => format!("{}: {}", db.severity(), db.message()),
+            }),
+            None => {
+                // The client's Display leaves out the cause (refused, reset, timed out).
+                let mut text = error.to_string();
+                let mut source = std::error::Error::source(error);
+                while let Some(cause) = source {
+                    let cause_text = cause.to_string();
+                    if !text.contains(&cause_text) {
+                        text = format!("{text}: {cause_text}");
+                    }
+                    source = cause.source();
+                }
+                PgError(text)
+            }
+        }
+    }
+}
+
+fn pg_error(
+    describe: &str,
+    operation: impl std::fmt::Display,
+    source: impl Into<PgError>,
+) -> Error {
+    Error::Store {
+        registry: describe.to_owned(),
+        operation: operation.to_string(),
+        source: Box::new(source.into()),
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for PgError {
+    fn from(error: deadpool_postgres::PoolError) -> PgError {
+        match &error {
+            deadpool_postgres::PoolError::Backend(e) => PgError::from(e),
+            other => PgError(other.to_string()),
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(error: tokio_postgres::Error) -> PgError {
+        PgError::from(&error)
+    }
+}
+
+/// `postgres://user@host:port/db` for a parsed URL: what messages name, never the password.
+pub fn describe_config(config: &tokio_postgres::Config) -> String {
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    let ports = config.get_ports();
+    let mut hosts = Vec::new();
+    let mut socket_dirs = Vec::new();
+    for (index, host) in config.get_hosts().iter().enumerate() {
+        let port = ports.get(index).or(ports.first()).copied().unwrap_or(5432);
+        match host {
+            Host::Tcp(name) => hosts.push(format!("{name}:{port}")),
+            Host::Unix(dir) => socket_dirs.push(dir.display().to_string()),
+        }
+    }
+    let mut text = format!("postgres://{user}@{}/{db}", hosts.join(","));
+    if !socket_dirs.is_empty() {
+        text.push_str(&format!("?host={}", socket_dirs.join(",")));
+    }
+    text
+}
+
+/// A parsed URL and its description; an unparseable URL is [`Error::Store`] naming it with its
+/// password (if any) left out.
+fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), Error> {
+    match tokio_postgres::Config::from_str(url) {
+        Ok(mut config) => {
+            if config.get_connect_timeout().is_none() {
+                config.connect_timeout(CONNECT_TIMEOUT);
+            }
+            let describe = describe_config(&config);
+            Ok((config, describe))
+        }
+        Err(error) => Err(pg_error(
+            &redact(url),
+            "parsing the registry URL",
+            PgError(error.to_string()),
+        )),
+    }
+}
+
+/// `url` with whatever sits between `user:` and `@` replaced, for a URL that did not parse.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(a registry URL)".into();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+    .split('?')
+    .next()
+    .unwrap_or("")
+    .to_owned()
+}
+
+/// A runtime and a pool to one database: what [`PostgresStore`] and [`PgBlobStore`] share.
+#[derive(Debug)]
+pub struct PgPool {
+    describe: String,
+    config: tokio_postgres::Config,
+    // Bumped by every `NOTIFY` on [`CLAIMS_CHANNEL`], by one listening connection started on
+    // first need; `None` until then, or after that connection was lost.
+    // The listening client is kept beside it: dropping it would close its connection.
+    #[allow(clippy::type_complexity)]
+    released: std::sync::Mutex<Option<(tokio_postgres::Client, tokio::sync::watch::Receiver<u64>)>>,
+    // `Option` so that `Drop` can hand it to `shutdown_background`, which (unlike dropping a
+    // runtime) is allowed inside an async context, where an embedder may drop its registry.
+    runtime: Option<tokio::runtime::Runtime>,
+    pool: Pool,
+}
+
+impl Drop for PgPool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl PgPool {
+    /// Connects to `url` (libpq style: `postgres://user:password@host:port/db`, or a unix
+    /// socket directory as `?host=/dir`) with at most `pool_size` connections. One connection
+    /// is made now, so a server that cannot be reached or refuses the login is an error here.
+    pub fn connect(url: &str, pool_size: usize) -> Result<PgPool, Error> {
+        let (config, describe) = parse_url(url)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("hookhost-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| pg_error(&describe, "starting its runtime", PgError(e.to_string())))?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = {
+            // The pool's timers run on the store's own runtime.
+            let _entered = runtime.enter();
+            Pool::builder(manager)
+                .max_size(pool_size.max(1))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .wait_timeout(Some(POOL_WAIT))
+                .create_timeout(Some(CONNECT_TIMEOUT))
+                .build()
+                .map_err(|e| pg_error(&describe, "building the pool", PgError(e.to_string())))?
+        };
+        let pool = PgPool {
+            describe,
+            config,
+            released: std::sync::Mutex::new(None),
+            runtime: Some(runtime),
+            pool,
+        };
+        drop(pool.get("connecting")?);
+        Ok(pool)
+    }
+
+    /// The server and database, as messages name them.
+    pub fn describe(&self) -> &str {
+        &self.describe
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives as long as the pool")
+            .block_on(future)
+    }
+
+    /// A pooled connection.
+    fn get(&self, operation: &str) -> Result<Object, Error> {
+        self.block_on(self.pool.get())
+            .map_err(|e| pg_error(&self.describe, operation, e))
+    }
+
+    /// A receiver of claim releases, subscribed now: a release after this call is seen by it.
+    /// Starts the listening connection if there is none.
+    fn releases(&self) -> Result<tokio::sync::watch::Receiver<u64>, Error> {
+        let mut held = self
+            .released
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, receiver)) = held.as_ref()
+            && receiver.has_changed().is_ok()
+        {
+            let mut receiver = receiver.clone();
+            receiver.mark_unchanged();
+            return Ok(receiver);
+        }
+        let fail =
+            |e: tokio_postgres::Error| pg_error(&self.describe, "listening for released claims", e);
+        let (client, receiver) = self.block_on(async {
+            let (client, mut connection) = self.config.connect(NoTls).await.map_err(fail)?;
+            let (sender, receiver) = tokio::sync::watch::channel(0u64);
+            tokio::spawn(async move {
+                // Drives the connection; ends (dropping the sender) when it is lost.
+                while let Some(message) =
+                    std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                {
+                    match message {
+                        Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                            sender.send_modify(|n| *n += 1)
+                        }
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            client
+                .batch_execute(&format!("LISTEN {CLAIMS_CHANNEL}"))
+                .await
+                .map_err(fail)?;
+            Ok::<_, Error>((client, receiver))
+        })?;
+        *held = Some((client, receiver.clone()));
+        Ok(receiver)
+    }
+
+    /// Brings the schema up to [`PG_SCHEMA_VERSION`] under [`MIGRATION_LOCK`].
+    fn migrate(&self) -> Result<(), Error> {
+        let fail = |e: tokio_postgres::Error| pg_error(&self.describe, "migrating the schema", e);
+        let client = self.get("migrating the schema")?;
+        self.block_on(async {
+            client
+                .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(fail)?;
+            let outcome = async {
+                client
+                    .batch_execute(
+                        "CREATE TABLE IF NOT EXISTS hookhost_schema (version BIGINT NOT NULL);
+                         INSERT INTO hookhost_schema SELECT 0
+                             WHERE NOT EXISTS (SELECT 1 FROM hookhost_schema)",
+                    )
+                    .await
+                    .map_err(fail)?;
+                let found: i64 = client
+                    .query_one("SELECT version FROM hookhost_schema", &[])
+                    .await
+                    .map_err(fail)?
+                    .get(0);
+                let found = u32::try_from(found).unwrap_or(u32::MAX);
+                if found > PG_SCHEMA_VERSION {
+                    return Err(Error::RegistryTooNew {
+                        registry: self.describe.clone(),
+                        found,
+                        known: PG_SCHEMA_VERSION,
+                    });
+                }
+                for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+                    // Each migration and its version bump commit together.
+                    let version = index as i64 + 1;
+                    client
+                        .batch_execute(&format!(
+                            "BEGIN; {migration}; UPDATE hookhost_schema SET version = {version}; COMMIT;"
+                        ))
+                        .await
+                        .map_err(fail)?;
+                    tracing::info!(version, registry = %self.describe, "registry schema migrated");
+                }
+                Ok(())
+            }
+            .await;
+            // A failed migration leaves its transaction aborted: end it before unlocking.
+            let _ = client.batch_execute("ROLLBACK").await;
+            client
+                .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(fail)?;
+            outcome
+        })
+    }
+}
+
+/// The registry's records in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: std::sync::Arc<PgPool>,
+}
+
+impl PostgresStore {
+    /// Connects to `url` (see [`PgPool::connect`]) and brings the schema up to date;
+    /// [`Error::RegistryTooNew`] if a newer hookhost migrated it.
+    pub fn open(url: &str) -> Result<PostgresStore, Error> {
+        PostgresStore::over(std::sync::Arc::new(PgPool::connect(
+            url,
+            DEFAULT_POOL_SIZE,
+        )?))
+    }
+
+    /// A store over a pool already connected (shared with a [`PgBlobStore`]); migrates.
+    pub fn over(pool: std::sync::Arc<PgPool>) -> Result<PostgresStore, Error> {
+        pool.migrate()?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The pool, to share with a [`PgBlobStore`].
+    pub fn pool(&self) -> &std::sync::Arc<PgPool> {
+        &self.pool
+    }
+
+    fn begin(&self, begin: &'static str) -> Result<PgTx<'_>, Error> {
+        let client = self.pool.get("beginning a transaction")?;
+        self.pool
+            .block_on(client.batch_execute(begin))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!("beginning a transaction ({begin})"),
+                    e,
+                )
+            })?;
+        Ok(PgTx {
+            pool: &self.pool,
+            client: Some(client),
+        })
+    }
+
+    /// Runs `statement` on a connection of its own, outside any registry transaction: for
+    /// tests that reach under the registry as someone with direct access could.
+    #[cfg(test)]
+    pub(crate) fn execute_raw(&self, statement: &str) -> Result<u64, String> {
+        let client = self.pool.get("raw").map_err(|e| e.to_string())?;
+        self.pool
+            .block_on(client.execute(statement, &[]))
+            .map_err(|e| PgError::from(e).0)
+    }
+}
+
+/// A transaction on one pooled connection; rolled back when dropped uncommitted.
+struct PgTx<'a> {
+    pool: &'a PgPool,
+    client: Option<Object>,
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        if let Err(error) = self.pool.block_on(client.batch_execute("ROLLBACK")) {
+            tracing::warn!(%error, registry = %self.pool.describe,
+                "rollback failed; the connection is discarded");
+            // Out of the pool, so no later transaction inherits this one's state.
+            drop(Object::take(client));
+        }
+    }
+}
+
+type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
+
+impl PgTx<'_> {
+    fn client(&self) -> &Object {
+        self.client
+            .as_ref()
+            .expect("a live transaction has its connection")
+    }
+
+    fn error(&self, operation: impl std::fmt::Display, source: tokio_postgres::Error) -> Error {
+        pg_error(&self.pool.describe, operation, source)
+    }
+
+    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<Row>, tokio_postgres::Error> {
+        let client = self.client();
+        self.pool.block_on(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query(&statement, params).await
+        })
+    }
+
+    fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<Row>, tokio_postgres::Error> {
+        let client = self.client();
+        self.pool.block_on(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.query_opt(&statement, params).await
+        })
+    }
+
+    fn execute(&self, sql: &str, params: Params<'_>) -> Result<(), tokio_postgres::Error> {
+        let client = self.client();
+        self.pool.block_on(async {
+            let statement = client.prepare_cached(sql).await?;
+            client.execute(&statement, params).await.map(drop)
+        })
+    }
+
+    fn advisory_lock(&self, what: &str) -> Result<(), tokio_postgres::Error> {
+        self.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&what],
+        )
+    }
+}
+
+/// A column that must hold a JSON text, parsed; a bad one is a conversion error naming it.
+fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<T, PgError> {
+    let text: String = row.get(index);
+    serde_json::from_str(&text).map_err(|e| PgError(format!("column {index}: {e}")))
+}
+
+fn version(value: i64) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+fn release_from_row(row: &Row) -> Result<Release, PgError> {
+    Ok(Release {
+        hook: row.get(0),
+        version: version(row.get(1)),
+        digest: row.get(2),
+        size: row.get::<_, i64>(3) as u64,
+        contract: json_column(row, 4)?,
+        contract_digest: row.get(5),
+        config: row.get(6),
+        config_digest: row.get(7),
+        limits: ReleaseLimits {
+            fuel_per_record: row.get::<_, i64>(8) as u64,
+            memory_bytes: row.get::<_, i64>(9) as u64,
+            timeout_ms: row.get::<_, i64>(10) as u64,
+        },
+        source_ref: row.get(11),
+        built_by: row.get(12),
+        created_at: row.get(13),
+        live: false,
+    })
+}
+
+fn run_from_row(row: &Row) -> Result<StoredRun, PgError> {
+    Ok(StoredRun {
+        record: json_column::<RunRecord>(row, 0)?,
+        config: row.get(1),
+        out_dir: row.get(2),
+        recorded_at: row.get(3),
+    })
+}
+
+const RELEASE_SELECT: &str = "SELECT hook, version, digest, size, contract, contract_digest,
+    config, config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
+    created_at FROM releases";
+
+const RUN_SELECT: &str = "SELECT record, config, out_dir, recorded_at FROM runs";
+
+impl PgTx<'_> {
+    /// Runs a query and maps each row, naming `operation` on failure.
+    fn rows<T>(
+        &self,
+        operation: impl std::fmt::Display,
+        sql: &str,
+        params: Params<'_>,
+        map: impl Fn(&Row) -> Result<T, PgError>,
+    ) -> Result<Vec<T>, Error> {
+        let rows = self
+            .query(sql, params)
+            .map_err(|e| self.error(&operation, e))?;
+        rows.iter()
+            .map(|row| map(row).map_err(|e| pg_error(&self.pool.describe, &operation, e)))
+            .collect()
+    }
+
+    fn row<T>(
+        &self,
+        operation: impl std::fmt::Display,
+        sql: &str,
+        params: Params<'_>,
+        map: impl Fn(&Row) -> Result<T, PgError>,
+    ) -> Result<Option<T>, Error> {
+        let row = self
+            .query_opt(sql, params)
+            .map_err(|e| self.error(&operation, e))?;
+        row.as_ref()
+            .map(|row| map(row).map_err(|e| pg_error(&self.pool.describe, &operation, e)))
+            .transpose()
+    }
+}
+
+impl ReadTx for PgTx<'_> {
+    fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
+        self.row(
+            format_args!("reading hook `{name}`"),
+            "SELECT h.name, h.contract, h.live_version, COALESCE(MAX(r.version), 0),
+                    h.created_at
+             FROM hooks h LEFT JOIN releases r ON r.hook = h.name
+             WHERE h.name = $1 GROUP BY h.name",
+            &[&name],
+            |row| {
+                Ok(StoredHook {
+                    name: row.get(0),
+                    contract: json_column(row, 1)?,
+                    live_version: version(row.get(2)),
+                    latest_version: version(row.get(3)),
+                    created_at: row.get(4),
+                })
+            },
+        )
+    }
+
+    fn hooks(&mut self) -> Result<Vec<HookSummary>, Error> {
+        self.rows(
+            "listing hooks",
+            "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
+                    MAX(r.version), COUNT(r.version), MAX(r.created_at)
+             FROM hooks h JOIN releases r ON r.hook = h.name
+             GROUP BY h.name ORDER BY h.name COLLATE \"C\"",
+            &[],
+            |row| {
+                Ok(HookSummary {
+                    name: row.get(0),
+                    contract: json_column(row, 1)?,
+                    contract_digest: row.get(2),
+                    live_version: version(row.get(3)),
+                    created_at: row.get(4),
+                    latest_version: version(row.get(5)),
+                    releases: version(row.get(6)),
+                    updated_at: row.get(7),
+                })
+            },
+        )
+    }
+
+    fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
+        self.row(
+            format_args!("reading release `{hook}` v{version}"),
+            &format!("{RELEASE_SELECT} WHERE hook = $1 AND version = $2"),
+            &[&hook, &i64::from(version)],
+            release_from_row,
+        )
+    }
+
+    fn release_by_digest(&mut self, hook: &str, digest: &str) -> Result<Option<Release>, Error> {
+        self.row(
+            format_args!("reading the release of `{hook}` {digest}"),
+            &format!("{RELEASE_SELECT} WHERE hook = $1 AND digest = $2"),
+            &[&hook, &digest],
+            release_from_row,
+        )
+    }
+
+    fn releases(&mut self, hook: &str) -> Result<Vec<Release>, Error> {
+        self.rows(
+            format_args!("listing the releases of `{hook}`"),
+            &format!("{RELEASE_SELECT} WHERE hook = $1 ORDER BY version"),
+            &[&hook],
+            release_from_row,
+        )
+    }
+
+    fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error> {
+        self.rows(
+            format_args!("listing the live moves of `{hook}`"),
+            "SELECT from_version, to_version, cause, moved_at FROM live_moves
+             WHERE hook = $1 ORDER BY seq",
+            &[&hook],
+            |row| {
+                Ok(LiveMove {
+                    from_version: row.get::<_, Option<i64>>(0).map(version),
+                    to_version: version(row.get(1)),
+                    cause: row.get(2),
+                    moved_at: row.get(3),
+                })
+            },
+        )
+    }
+
+    fn runs(&mut self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.rows(
+            "listing runs",
+            &format!("{RUN_SELECT} WHERE $1::text IS NULL OR hook = $1 ORDER BY seq DESC LIMIT $2"),
+            &[&hook, &limit],
+            run_from_row,
+        )
+    }
+
+    fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error> {
+        self.row(
+            format_args!("reading run {run_id}"),
+            &format!("{RUN_SELECT} WHERE run_id = $1"),
+            &[&run_id],
+            run_from_row,
+        )
+    }
+
+    fn runs_by_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // `left`, not `LIKE`: a prefix is compared as text, with no wildcards in it.
+        self.rows(
+            format_args!("reading runs starting with `{prefix}`"),
+            &format!("{RUN_SELECT} WHERE left(run_id, length($1)) = $1 LIMIT $2"),
+            &[&prefix, &limit],
+            run_from_row,
+        )
+    }
+
+    fn count_runs_by_prefix(&mut self, prefix: &str) -> Result<u64, Error> {
+        let count = self.row(
+            format_args!("counting runs starting with `{prefix}`"),
+            "SELECT COUNT(*) FROM runs WHERE left(run_id, length($1)) = $1",
+            &[&prefix],
+            |row| Ok(row.get::<_, i64>(0)),
+        )?;
+        Ok(count.unwrap_or(0) as u64)
+    }
+
+    fn batch_by_key(
+        &mut self,
+        key: &str,
+        snapshot_digest: &str,
+    ) -> Result<Option<StoredBatch>, Error> {
+        self.row(
+            format_args!("reading the batch of key `{key}` for {snapshot_digest}"),
+            "SELECT batch_id, idempotency_key, snapshot_digest, run_ids, summary, recorded_at
+             FROM batches WHERE idempotency_key = $1 AND snapshot_digest = $2",
+            &[&key, &snapshot_digest],
+            |row| {
+                Ok(StoredBatch {
+                    batch_id: row.get(0),
+                    idempotency_key: row.get(1),
+                    snapshot_digest: row.get(2),
+                    run_ids: json_column(row, 3)?,
+                    summary: json_column(row, 4)?,
+                    recorded_at: row.get(5),
+                })
+            },
+        )
+    }
+}
+
+fn contract_json(contract: &Contract) -> String {
+    serde_json::to_string(contract).expect("contracts serialize")
+}
+
+impl WriteTx for PgTx<'_> {
+    fn lock_hook(&mut self, name: &str) -> Result<(), Error> {
+        self.advisory_lock(&format!("hook {name}"))
+            .map_err(|e| self.error(format_args!("locking hook `{name}`"), e))
+    }
+
+    fn lock_batch_key(&mut self, key: &str, snapshot_digest: &str) -> Result<(), Error> {
+        self.advisory_lock(&format!("batch {snapshot_digest} {key}"))
+            .map_err(|e| self.error(format_args!("locking batch key `{key}`"), e))
+    }
+
+    fn insert_hook(
+        &mut self,
+        name: &str,
+        contract: &Contract,
+        live_version: u32,
+        created_at: &str,
+    ) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO hooks (name, contract, contract_digest, live_version, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &name,
+                &contract_json(contract),
+                &contract.digest(),
+                &i64::from(live_version),
+                &created_at,
+            ],
+        )
+        .map_err(|e| self.error(format_args!("inserting hook `{name}`"), e))
+    }
+
+    fn update_hook(
+        &mut self,
+        name: &str,
+        contract: &Contract,
+        live_version: u32,
+    ) -> Result<(), Error> {
+        self.execute(
+            "UPDATE hooks SET contract = $2, contract_digest = $3, live_version = $4
+             WHERE name = $1",
+            &[
+                &name,
+                &contract_json(contract),
+                &contract.digest(),
+                &i64::from(live_version),
+            ],
+        )
+        .map_err(|e| self.error(format_args!("updating hook `{name}`"), e))
+    }
+
+    fn insert_release(&mut self, release: &Release) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO releases (hook, version, digest, size, contract, contract_digest, config,
+                 config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
+                 created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            &[
+                &release.hook,
+                &i64::from(release.version),
+                &release.digest,
+                &(release.size as i64),
+                &contract_json(&release.contract),
+                &release.contract_digest,
+                &release.config,
+                &release.config_digest,
+                &(release.limits.fuel_per_record as i64),
+                &(release.limits.memory_bytes as i64),
+                &(release.limits.timeout_ms as i64),
+                &release.source_ref,
+                &release.built_by,
+                &release.created_at,
+            ],
+        )
+        .map_err(|e| {
+            self.error(
+                format_args!("inserting release `{}` v{}", release.hook, release.version),
+                e,
+            )
+        })
+    }
+
+    fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO live_moves (hook, from_version, to_version, cause, moved_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &hook,
+                &moved.from_version.map(i64::from),
+                &i64::from(moved.to_version),
+                &moved.cause,
+                &moved.moved_at,
+            ],
+        )
+        .map_err(|e| self.error(format_args!("recording a live move of `{hook}`"), e))
+    }
+
+    fn insert_run(&mut self, run: &RunEntry<'_>, recorded_at: &str) -> Result<(), Error> {
+        let record = run.record;
+        let json = serde_json::to_string(record).expect("run records serialize");
+        let status = serde_json::to_value(record.status).expect("statuses serialize");
+        let c = record.records;
+        self.execute(
+            "INSERT INTO runs (run_id, hook, version, digest, status, started_at, finished_at,
+                 total, passed, rejected, errored, config, out_dir, replay_of, recorded_at,
+                 worker, record)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            &[
+                &record.run_id,
+                &record.hook.name,
+                &record.hook.version.map(i64::from),
+                &record.hook.digest,
+                &status.as_str(),
+                &record.started_at,
+                &record.finished_at,
+                &(c.total as i64),
+                &(c.passed as i64),
+                &(c.rejected as i64),
+                &(c.errored as i64),
+                &run.config,
+                &run.out_dir,
+                &record.replay_of,
+                &recorded_at,
+                &record.worker,
+                &json,
+            ],
+        )
+        .map_err(|e| self.error(format_args!("recording run {}", record.run_id), e))
+    }
+
+    fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error> {
+        self.execute(
+            "INSERT INTO batches (batch_id, idempotency_key, snapshot_digest, run_ids, summary,
+                 recorded_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &batch.batch_id,
+                &batch.idempotency_key,
+                &batch.snapshot_digest,
+                &serde_json::to_string(&batch.run_ids).expect("strings serialize"),
+                &serde_json::to_string(&batch.summary).expect("JSON values serialize"),
+                &batch.recorded_at,
+            ],
+        )
+        .map_err(|e| self.error(format_args!("recording batch {}", batch.batch_id), e))
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), Error> {
+        let client = self
+            .client
+            .take()
+            .expect("a live transaction has its connection");
+        match self.pool.block_on(client.batch_execute("COMMIT")) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                // Whether the server committed is unknown: the connection is not reused.
+                let error = self.error("committing", e);
+                drop(Object::take(client));
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Store for PostgresStore {
+    fn describe(&self) -> &str {
+        &self.pool.describe
+    }
+
+    fn read(&self) -> Result<Box<dyn ReadTx + '_>, Error> {
+        Ok(Box::new(self.begin(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?))
+    }
+
+    fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error> {
+        // READ COMMITTED: every read the registry makes that a decision rests on comes after
+        // the advisory lock naming what it reads, so it sees the last holder's commit.
+        Ok(Box::new(
+            self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?,
+        ))
+    }
+
+    fn claims(&self) -> Option<&dyn ClaimStore> {
+        Some(self)
+    }
+}
+
+/// One attempt at a claim: decided, or held by another worker for this much longer.
+enum Attempt {
+    Decided(Claimed),
+    Held { worker: String, for_secs: f64 },
+}
+
+impl PostgresStore {
+    /// One attempt, in one transaction under the key's advisory lock — the lock
+    /// [`Registry::record_batch`](super::Registry::record_batch) takes too, so a batch is
+    /// never recorded between this reading `batches` and writing its claim.
+    fn try_claim(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Attempt, Error> {
+        let mut tx = self.begin("BEGIN ISOLATION LEVEL READ COMMITTED")?;
+        tx.lock_batch_key(key, snapshot_digest)?;
+        if let Some(done) = tx.batch_by_key(key, snapshot_digest)? {
+            return Ok(Attempt::Decided(Claimed::Done(done)));
+        }
+        let operation = format!("claiming batch key `{key}`");
+        let held = tx.row(
+            &operation,
+            "SELECT worker, EXTRACT(EPOCH FROM expires_at - clock_timestamp())::float8
+             FROM claims WHERE idempotency_key = $1 AND snapshot_digest = $2",
+            &[&key, &snapshot_digest],
+            |row| Ok((row.get::<_, String>(0), row.get::<_, f64>(1))),
+        )?;
+        if let Some((holder, for_secs)) = &held
+            && *for_secs > 0.0
+        {
+            return Ok(Attempt::Held {
+                worker: holder.clone(),
+                for_secs: *for_secs,
+            });
+        }
+        let token = uuid::Uuid::now_v7().to_string();
+        tx.execute(
+            "INSERT INTO claims (idempotency_key, snapshot_digest, token, worker, expires_at)
+             VALUES ($1, $2, $3, $4, clock_timestamp() + $5 * interval '1 second')
+             ON CONFLICT (idempotency_key, snapshot_digest) DO UPDATE SET
+                 token = EXCLUDED.token, worker = EXCLUDED.worker, claimed_at = now(),
+                 expires_at = EXCLUDED.expires_at",
+            &[
+                &key,
+                &snapshot_digest,
+                &token,
+                &worker,
+                &lease.as_secs_f64(),
+            ],
+        )
+        .map_err(|e| tx.error(&operation, e))?;
+        Box::new(tx).commit()?;
+        if let Some((holder, _)) = held {
+            tracing::warn!(%key, expired = %holder, %worker,
+                "took over a batch key whose worker's lease ran out");
+        }
+        Ok(Attempt::Decided(Claimed::Claimed(BatchClaim {
+            idempotency_key: key.to_owned(),
+            snapshot_digest: snapshot_digest.to_owned(),
+            token,
+        })))
+    }
+}
+
+impl ClaimStore for PostgresStore {
+    fn claim(
+        &self,
+        key: &str,
+        snapshot_digest: &str,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Claimed, Error> {
+        loop {
+            // Subscribed before the attempt: a release after it cannot be missed.
+            let mut released = self.pool.releases()?;
+            let (holder, for_secs) = match self.try_claim(key, snapshot_digest, worker, lease)? {
+                Attempt::Decided(claimed) => return Ok(claimed),
+                Attempt::Held { worker, for_secs } => (worker, for_secs),
+            };
+            tracing::info!(%key, %holder, for_secs, "batch key held; waiting");
+            // Woken by a release, or when the holder's lease ends (a dead worker never
+            // releases): a little past the end, so that the lease has surely run out.
+            let wait = Duration::from_secs_f64(for_secs) + Duration::from_millis(50);
+            let listener_lost = self.pool.block_on(async {
+                matches!(
+                    tokio::time::timeout(wait, released.changed()).await,
+                    Ok(Err(_))
+                )
+            });
+            if listener_lost {
+                // Start another listener on the next attempt, after a pause, so that a
+                // server that is down is not hammered.
+                *self
+                    .pool
+                    .released
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+                std::thread::sleep(wait.min(Duration::from_secs(1)));
+            }
+        }
+    }
+
+    fn renew(&self, claim: &BatchClaim, lease: Duration) -> Result<bool, Error> {
+        let client = self.pool.get("renewing a batch claim")?;
+        let renewed = self
+            .pool
+            .block_on(client.execute(
+                "UPDATE claims SET expires_at = clock_timestamp() + $2 * interval '1 second'
+                 WHERE token = $1 AND expires_at > clock_timestamp()",
+                &[&claim.token, &lease.as_secs_f64()],
+            ))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!(
+                        "renewing the claim on batch key `{}`",
+                        claim.idempotency_key
+                    ),
+                    e,
+                )
+            })?;
+        Ok(renewed == 1)
+    }
+
+    fn release(&self, claim: &BatchClaim) -> Result<(), Error> {
+        let client = self.pool.get("releasing a batch claim")?;
+        // One statement, so that the delete and its notification commit together.
+        self.pool
+            .block_on(client.execute(
+                "WITH gone AS (DELETE FROM claims WHERE token = $1 RETURNING idempotency_key)
+                 SELECT pg_notify($2, idempotency_key) FROM gone",
+                &[&claim.token, &CLAIMS_CHANNEL],
+            ))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!(
+                        "releasing the claim on batch key `{}`",
+                        claim.idempotency_key
+                    ),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// Component bytes in the `blobs` table of the registry's database.
+#[derive(Debug)]
+pub struct PgBlobStore {
+    pool: std::sync::Arc<PgPool>,
+}
+
+impl PgBlobStore {
+    /// The blobs of the database `pool` is connected to (its schema migrated by
+    /// [`PostgresStore::over`]).
+    pub fn new(pool: std::sync::Arc<PgPool>) -> PgBlobStore {
+        PgBlobStore { pool }
+    }
+
+    fn check(digest: &str) -> Result<(), Error> {
+        match hex_of(digest) {
+            Some(_) => Ok(()),
+            None => Err(Error::InvalidDigest {
+                digest: digest.to_owned(),
+            }),
+        }
+    }
+}
+
+impl BlobStore for PgBlobStore {
+    fn location(&self, digest: &str) -> String {
+        format!("{} blob {digest}", self.pool.describe)
+    }
+
+    fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {
+        PgBlobStore::check(digest)?;
+        let client = self.pool.get("reading a blob")?;
+        let row = self
+            .pool
+            .block_on(client.query_opt("SELECT bytes FROM blobs WHERE digest = $1", &[&digest]))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!("reading blob {digest}"),
+                    e,
+                )
+            })?;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), Error> {
+        PgBlobStore::check(digest)?;
+        let client = self.pool.get("storing a blob")?;
+        // Content-addressed: the same bytes stored twice leave one row untouched; a row whose
+        // bytes differ (only ever a damaged one: the caller hashed these) is repaired.
+        self.pool
+            .block_on(client.execute(
+                "INSERT INTO blobs (digest, size, bytes) VALUES ($1, $2, $3)
+                 ON CONFLICT (digest) DO UPDATE SET bytes = EXCLUDED.bytes, size = EXCLUDED.size
+                 WHERE blobs.bytes <> EXCLUDED.bytes",
+                &[&digest, &(bytes.len() as i64), &bytes],
+            ))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!("storing blob {digest}"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+}
+
+/// A shared blob store read through a local directory: a component crosses the network once
+/// per machine. A cached copy is hashed before it is used; one that no longer matches its
+/// digest is fetched again and replaced. Writes go to the shared store first, so a blob is in
+/// the cache only once the fleet has it.
+#[derive(Debug)]
+pub struct CachedBlobStore {
+    shared: Box<dyn BlobStore>,
+    local: DirBlobStore,
+}
+
+impl CachedBlobStore {
+    /// `shared`, cached in `local`.
+    pub fn new(shared: Box<dyn BlobStore>, local: DirBlobStore) -> CachedBlobStore {
+        CachedBlobStore { shared, local }
+    }
+}
+
+impl BlobStore for CachedBlobStore {
+    fn location(&self, digest: &str) -> String {
+        self.shared.location(digest)
+    }
+
+    fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {
+        if let Some(bytes) = self.local.get(digest)? {
+            if sha256_digest(&bytes) == digest {
+                return Ok(Some(bytes));
+            }
+            tracing::warn!(%digest, path = %self.local.location(digest),
+                "a cached blob no longer matched its digest; fetching it again");
+        }
+        let Some(bytes) = self.shared.get(digest)? else {
+            return Ok(None);
+        };
+        // Only bytes that hash to their name are cached; others go up to be refused.
+        if sha256_digest(&bytes) == digest {
+            self.local.put(digest, &bytes)?;
+        }
+        Ok(Some(bytes))
+    }
+
+    fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), Error> {
+        self.shared.put(digest, bytes)?;
+        self.local.put(digest, bytes)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests;

@@ -1,0 +1,189 @@
+//! PostgreSQL's own machinery — its schema versions and migrations, errors that name the
+//! server, blobs in the database and the machine's cache — and direct access to a test
+//! database for the promise tests in `registry/tests.rs`, which run on this backend too.
+
+use std::path::Path;
+
+use super::*;
+use crate::registry::Registry;
+
+#[path = "../../../../tests/common/postgres.rs"]
+pub(in crate::registry) mod harness;
+
+/// Opens the registry of test root `root`: its own fresh database, made on first use.
+pub(in crate::registry) fn open(root: &Path) -> Registry {
+    Registry::connect(&harness::database_for_root(root), root).unwrap()
+}
+
+fn raw(root: &Path) -> PostgresStore {
+    PostgresStore::open(&harness::database_for_root(root)).unwrap()
+}
+
+/// How many rows `table` holds, read with a connection of its own.
+pub(in crate::registry) fn count_rows(root: &Path, table: &str) -> u64 {
+    let store = raw(root);
+    let client = store.pool.get("count").unwrap();
+    let row = store
+        .pool
+        .block_on(client.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[]))
+        .unwrap();
+    row.get::<_, i64>(0) as u64
+}
+
+/// Runs `statement` with a connection of its own.
+pub(in crate::registry) fn execute_raw(root: &Path, statement: &str) -> Result<(), String> {
+    raw(root).execute_raw(statement).map(drop)
+}
+
+#[test]
+fn the_store_describes_its_server_without_the_password() {
+    let url = harness::fresh_database();
+    let store = PostgresStore::open(&url).unwrap();
+    let describe = store.describe().to_owned();
+    assert!(describe.starts_with("postgres://postgres@"), "{describe}");
+    let db = url.split('/').nth(3).unwrap().split('?').next().unwrap();
+    assert!(describe.contains(db), "{describe}");
+    // A password in the URL is never repeated in messages.
+    let with_password = url.replacen("postgres@", "postgres:s3cret@", 1);
+    let store = PostgresStore::open(&with_password).unwrap();
+    assert!(!store.describe().contains("s3cret"), "{}", store.describe());
+}
+
+#[test]
+fn a_server_that_cannot_be_reached_is_named_with_the_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgres://fleet:hunter2@/hooks?host={}&connect_timeout=2",
+        dir.path().display()
+    );
+    let error = PostgresStore::open(&url).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(&error, Error::Store { operation, .. } if operation == "connecting"),
+        "{error:?}"
+    );
+    assert!(text.contains("postgres://fleet@/hooks"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    // A login the server refuses: a database that does not exist.
+    let server = harness::server();
+    let missing = server.url("no_such_database");
+    let error = PostgresStore::open(&missing).unwrap_err();
+    let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
+    assert!(text.contains("no_such_database"), "{text}");
+    assert!(text.contains("does not exist"), "{text}");
+}
+
+#[test]
+fn a_database_from_a_newer_host_is_refused() {
+    let url = harness::fresh_database();
+    let store = PostgresStore::open(&url).unwrap();
+    store
+        .execute_raw(&format!(
+            "UPDATE hookhost_schema SET version = {}",
+            PG_SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    match PostgresStore::open(&url) {
+        Err(Error::RegistryTooNew {
+            registry,
+            found,
+            known,
+        }) => {
+            assert_eq!((found, known), (PG_SCHEMA_VERSION + 1, PG_SCHEMA_VERSION));
+            assert_eq!(registry, store.describe());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn opening_a_new_database_at_once_migrates_it_once() {
+    let url = harness::fresh_database();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PostgresStore::open(&url).map(drop))
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap().unwrap();
+    }
+    let store = PostgresStore::open(&url).unwrap();
+    assert_eq!(
+        store
+            .execute_raw("SELECT version FROM hookhost_schema")
+            .unwrap(),
+        1,
+        "one version row"
+    );
+    let client = store.pool.get("check").unwrap();
+    let version: i64 = store
+        .pool
+        .block_on(client.query_one("SELECT version FROM hookhost_schema", &[]))
+        .unwrap()
+        .get(0);
+    assert_eq!(version, i64::from(PG_SCHEMA_VERSION));
+}
+
+#[test]
+fn blobs_live_in_the_database_and_each_machine_caches_them() {
+    let first_machine = tempfile::tempdir().unwrap();
+    let registry = open(first_machine.path());
+    let digest = registry.blobs().put(b"component bytes").unwrap();
+    assert_eq!(count_rows(first_machine.path(), "blobs"), 1);
+    // Content-addressed: the same bytes again add nothing.
+    registry.blobs().put(b"component bytes").unwrap();
+    assert_eq!(count_rows(first_machine.path(), "blobs"), 1);
+
+    // Another machine: the same database, its own root and cache.
+    let url = harness::database_for_root(first_machine.path());
+    let second_machine = tempfile::tempdir().unwrap();
+    let other = Registry::connect(&url, second_machine.path()).unwrap();
+    let cached = second_machine
+        .path()
+        .join(crate::registry::BLOB_CACHE_DIR)
+        .join(crate::digest::hex_of(&digest).unwrap());
+    assert!(!cached.exists());
+    assert_eq!(other.blobs().get(&digest).unwrap(), b"component bytes");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        b"component bytes",
+        "cached on read"
+    );
+
+    // A tampered cache entry is hashed, refused and fetched again.
+    std::fs::write(&cached, b"tampered").unwrap();
+    assert_eq!(other.blobs().get(&digest).unwrap(), b"component bytes");
+    assert_eq!(
+        std::fs::read(&cached).unwrap(),
+        b"component bytes",
+        "refetched"
+    );
+
+    // A tampered row is refused, naming the digest and the server, on a machine that has no
+    // good copy of its own.
+    raw(first_machine.path())
+        .execute_raw(&format!(
+            "UPDATE blobs SET bytes = 'tampered'::bytea WHERE digest = '{digest}'"
+        ))
+        .unwrap();
+    let third_machine = tempfile::tempdir().unwrap();
+    let third = Registry::connect(&url, third_machine.path()).unwrap();
+    let error = third.blobs().get(&digest).unwrap_err();
+    assert!(
+        matches!(&error, Error::CorruptBlob { expected, location, .. }
+            if *expected == digest && location.contains(third.describe())),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains(&digest), "{error}");
+    let cached_third = third_machine
+        .path()
+        .join(crate::registry::BLOB_CACHE_DIR)
+        .join(crate::digest::hex_of(&digest).unwrap());
+    assert!(!cached_third.exists(), "bad bytes are never cached");
+    // Publishing the right bytes again repairs the row.
+    third.blobs().put(b"component bytes").unwrap();
+    let fourth = tempfile::tempdir().unwrap();
+    let fourth = Registry::connect(&url, fourth.path()).unwrap();
+    assert_eq!(fourth.blobs().get(&digest).unwrap(), b"component bytes");
+}
