@@ -9,7 +9,7 @@ INBOX := $(SAMPLES)/inbox
 DEMO := demo-out
 ROOT := $(DEMO)/registry
 
-.PHONY: demo test guests host worker target postgres
+.PHONY: demo test guests host worker target postgres python
 
 ## The main job: build the example hooks and the host, publish text_stats to a registry under
 ## demo-out/, run it by name and the other hooks from their files, list the runs, replay one;
@@ -53,9 +53,16 @@ demo: guests host worker
 ## The tests: unit tests, SDK tests and doc tests, and the integration tests under tests/
 ## (which build the example hooks and fixtures from source on first use). The registry's
 ## promises run on SQLite and on PostgreSQL: each test binary that needs it starts a throwaway
-## cluster on a unix socket in a temporary directory (or uses HOOKHOST_TEST_POSTGRES).
-test: target postgres
+## cluster on a unix socket in a temporary directory (or uses HOOKHOST_TEST_POSTGRES). Then the
+## Python SDK's own tests. The Python venv (componentize-py, pytest, pyarrow, pinned) and the
+## Python example and fixture components are made first, from source, against the host's wit/.
+test: target postgres python
 	cargo test --workspace
+	HOOKHOST_TEST_COMPONENTS=$(CURDIR)/target/python-hooks $(MAKE) -C sdk/python test
+
+## The Python SDK's virtual environment and the Python hooks in target/python-hooks/.
+python:
+	$(MAKE) -C sdk/python venv hooks
 
 ## PostgreSQL's server binaries, for the tests' throwaway clusters: Debian's `postgresql`
 ## package, installed when /usr/lib/postgresql/*/bin/initdb is missing. When that fails, this
