@@ -1,6 +1,8 @@
-"""Hostile fixture, written against the raw bindings: the outcomes of records 0 and 1 name each
-other's index, so record 0's row would be credited to record 1. The host must refuse the answer
-(``contract_violation``) rather than store rows under the wrong record.
+"""Hostile fixture, written against the raw bindings: the answer's first two outcomes come back
+swapped, as a hook that walks a dict or a pool that finishes out of order returns them. Under
+0.1.0 (outcomes matched by position) record 0's row was credited to record 1 and nothing
+noticed; under 0.2.0 each outcome names its record by index, so the host credits every row to
+its own record whatever the order.
 """
 
 import wit_world
@@ -25,5 +27,5 @@ class WitWorld(wit_world.WitWorld):
             row = [types.Value_Text(record.id)]
             outcomes.append(types.RecordOutcome(i, types.Outcome_Passed([row])))
         if len(outcomes) >= 2:
-            outcomes[0].index, outcomes[1].index = 1, 0
+            outcomes[0], outcomes[1] = outcomes[1], outcomes[0]
         return outcomes
