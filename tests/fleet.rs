@@ -474,12 +474,15 @@ fn a_killed_workers_batch_is_finished_by_another_once_its_lease_runs_out() {
         0,
         "it had not finished"
     );
+    // The survivor's own lease is long: on a loaded machine a short one could run out between
+    // renewals, and a lost claim cancels its batch (the lease's promise). What the test waits on
+    // is the dead worker's lease, 2 s.
     let output = worker(
         &url,
         &temp.path().join("b"),
         &inbox,
         &temp.path().join("out-b"),
-        "2",
+        "30",
     )
     .output()
     .unwrap();
@@ -507,7 +510,7 @@ fn a_killed_workers_batch_is_finished_by_another_once_its_lease_runs_out() {
         &temp.path().join("c"),
         &inbox,
         &temp.path().join("out-c"),
-        "2",
+        "30",
     )
     .output()
     .unwrap());
@@ -561,13 +564,14 @@ fn the_server_going_away_mid_run_is_a_clear_error_and_nothing_is_half_recorded()
         "nothing recorded by half"
     );
     assert_eq!(scalar(&url, "SELECT COUNT(*) FROM batches"), 0);
-    // Back: the next pass runs the batch (once the dead pass's lease has run out).
+    // Back: the next pass runs the batch (once the dead pass's 1 s lease has run out), with a
+    // lease of its own long enough that renewals late on a loaded machine do not lose it.
     let output = worker(
         &url,
         &temp.path().join("b"),
         &inbox,
         &temp.path().join("out-b"),
-        "1",
+        "30",
     )
     .output()
     .unwrap();
