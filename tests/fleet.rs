@@ -435,6 +435,23 @@ fn worker_processes_over_one_inbox_run_every_batch_exactly_once() {
     );
 }
 
+/// Waits (up to a minute) until `worker` has claimed its batch in the database at `url`; fails
+/// if it ends first.
+fn wait_for_claim(url: &str, worker: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scalar(url, "SELECT COUNT(*) FROM claims") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never claimed its batch"
+        );
+        assert!(
+            worker.try_wait().unwrap().is_none(),
+            "the worker ended before claiming its batch"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_killed_workers_batch_is_finished_by_another_once_its_lease_runs_out() {
     let url = fresh_database();
@@ -453,18 +470,7 @@ fn a_killed_workers_batch_is_finished_by_another_once_its_lease_runs_out() {
     .spawn()
     .unwrap();
     // Killed once its claim is in the database, while its batch runs.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while scalar(&url, "SELECT COUNT(*) FROM claims") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker never claimed its batch"
-        );
-        assert!(
-            doomed.try_wait().unwrap().is_none(),
-            "the worker ended before being killed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_claim(&url, &mut doomed);
     doomed.kill().unwrap(); // SIGKILL
     doomed.wait().unwrap();
     let killed_at = Instant::now();
@@ -525,7 +531,7 @@ fn the_server_going_away_mid_run_is_a_clear_error_and_nothing_is_half_recorded()
     let temp = tempfile::tempdir().unwrap();
     publish_stats(&url, &temp.path().join("operator"));
     let inbox = inbox(temp.path(), 1, 60_000);
-    let running = worker(
+    let mut running = worker(
         &url,
         &temp.path().join("a"),
         &inbox,
@@ -536,14 +542,7 @@ fn the_server_going_away_mid_run_is_a_clear_error_and_nothing_is_half_recorded()
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while scalar(&url, "SELECT COUNT(*) FROM claims") == 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the worker never claimed its batch"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_claim(&url, &mut running);
     cluster.stop();
     let output = running.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -238,9 +238,24 @@ pub fn fresh_database() -> String {
 
 /// Runs `statement` on the server's maintenance database.
 pub fn admin_execute(statement: &str) {
-    let url = server().admin_url.clone();
     let statement = statement.to_owned();
-    // A runtime of its own, on a thread of its own: callers may be inside another runtime.
+    with_client(&server().admin_url, move |client| async move {
+        client
+            .batch_execute(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+    })
+}
+
+/// Runs `work` with a client connected to `url`, on a runtime of its own on a thread of its
+/// own: callers may be inside another runtime.
+fn with_client<T, F, Fut>(url: &str, work: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(tokio_postgres::Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T>,
+{
+    let url = url.to_owned();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -249,12 +264,9 @@ pub fn admin_execute(statement: &str) {
         runtime.block_on(async {
             let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
                 .await
-                .unwrap_or_else(|e| panic!("connecting to the test server {url}: {e:?}"));
+                .unwrap_or_else(|e| panic!("connecting to {url}: {e:?}"));
             tokio::spawn(connection);
-            client
-                .batch_execute(&statement)
-                .await
-                .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+            work(client).await
         })
     })
     .join()
@@ -278,36 +290,24 @@ pub fn database_for_root(root: &Path) -> String {
 
 /// The rows of `sql` on the database at `url`, every column as text (`None` for null).
 pub fn query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
-    let (url, sql) = (url.to_owned(), sql.to_owned());
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap_or_else(|e| panic!("connecting to {url}: {e:?}"));
-            tokio::spawn(connection);
-            let messages = client
-                .simple_query(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-            messages
-                .into_iter()
-                .filter_map(|m| match m {
-                    tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                        (0..row.len())
-                            .map(|i| row.get(i).map(str::to_owned))
-                            .collect(),
-                    ),
-                    _ => None,
-                })
-                .collect()
-        })
+    let sql = sql.to_owned();
+    with_client(url, move |client| async move {
+        let messages = client
+            .simple_query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        messages
+            .into_iter()
+            .filter_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                    (0..row.len())
+                        .map(|i| row.get(i).map(str::to_owned))
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect()
     })
-    .join()
-    .unwrap()
 }
 
 /// The one number `sql` selects on the database at `url`.
