@@ -357,29 +357,14 @@ impl Host {
     fn ask_contract(&self, pre: &HookPre<SandboxState>) -> Result<Contract, String> {
         let capture = OutputCapture::new(0);
         let mut store = self.probe_store(&capture)?;
-        let hook = pre.instantiate(&mut store).map_err(|e| one_line(&e))?;
-        let contract = hook.call_contract(&mut store).map_err(|e| one_line(&e))?;
+        let hook = pre
+            .instantiate(&mut store)
+            .map_err(|e| crate::sandbox::failure_line(&e))?;
+        let contract = hook
+            .call_contract(&mut store)
+            .map_err(|e| crate::sandbox::failure_line(&e))?;
         Ok(contract.into())
     }
-}
-
-/// A guest failure in one line: the trap's own description (`wasm trap: all fuel consumed`,
-/// `wasm trap: wasm `unreachable` instruction executed`, …) or the error's root cause, without
-/// the wasm backtrace wasmtime attaches as context.
-fn one_line(error: &wasmtime::Error) -> String {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        return trap.to_string();
-    }
-    if let Some(stop) = error.downcast_ref::<crate::sandbox::Stop>() {
-        return format!("{stop:?}");
-    }
-    error
-        .root_cause()
-        .to_string()
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// What a load produces, kept per digest: compiled, linked, with its contract.

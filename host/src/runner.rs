@@ -607,18 +607,7 @@ fn classify(error: &wasmtime::Error, store: &Store) -> Result<Failure, Stop> {
     if store.data().memory.denied().is_some() {
         return Ok(Failure::Memory);
     }
-    Ok(Failure::Trap(match trap {
-        Some(trap) => trap.to_string(),
-        // A trap raised by a host call: its context chain starts with the backtrace's
-        // heading, so the root cause is what names it.
-        None => error
-            .root_cause()
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
-    }))
+    Ok(Failure::Trap(sandbox::failure_line(error)))
 }
 
 fn describe(failure: Failure, error: &wasmtime::Error) -> String {

@@ -428,6 +428,26 @@ fn begin_record(
     Ok(())
 }
 
+/// A guest failure in one line, without the wasm backtrace wasmtime attaches as context: the
+/// trap's own description (`wasm trap: all fuel consumed`, …), our deadline's stop, or — for a
+/// trap raised by a host call, whose context chain starts with the backtrace's heading — the
+/// root cause's first line. Used for records' `trap` errors and for a failing `contract()`.
+pub(crate) fn failure_line(error: &wasmtime::Error) -> String {
+    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        return trap.to_string();
+    }
+    if let Some(stop) = error.downcast_ref::<Stop>() {
+        return stop.to_string();
+    }
+    error
+        .root_cause()
+        .to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// Why the epoch deadline stopped a guest. Returned as the call's error, then downcast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum Stop {
