@@ -105,7 +105,7 @@ fn run(root: &Place, args: RunArgs) -> Result<ExitCode> {
     let executed = execute(request, &mut source, &mut |p| meter.update(p))?;
     meter.finish();
     match executed.result.hooks.as_slice() {
-        [one] if executed.result.out_dir.as_deref() == one.dir.as_deref() => report(&one.run),
+        [one] => report(&one.run),
         _ => report_set(&executed.result),
     }
 }
