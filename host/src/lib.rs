@@ -33,6 +33,8 @@
 //!   → classify, OOM doubling, and the isolation reruns that keep a failing record from
 //!   costing its batch-mates their outcomes.
 //! - [`output`] — run and batch directories, visible only when complete.
+//! - [`sink`] — where feature rows go: `features.jsonl`, `features.parquet`, or PostgreSQL
+//!   feature tables that commit with their runs.
 //! - [`exec`] — the one engine for one hook or many: [`execute`](exec::execute) runs a
 //!   [`BatchRequest`](exec::BatchRequest) on a fixed set of workers and settles in input order.
 //! - [`registry`] — the registry's rules (names, releases, live pointers, runs, batch keys)
@@ -96,6 +98,7 @@ pub mod run;
 pub mod runner;
 pub mod sandbox;
 pub mod scaffold;
+pub mod sink;
 
 pub use component::{HookComponent, Host, HostConfig};
 pub use error::{Error, RecordError};

@@ -87,6 +87,24 @@ pub struct RunRecord {
     /// `host:pid` unless the embedder named it. Absent in records written before fleets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    /// The feature table the rows went to, when the run wrote to feature tables instead of a
+    /// features file ([`sink`](crate::sink)). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features_table: Option<TableOutput>,
+}
+
+/// The feature table a run wrote its rows to, as `run.json` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TableOutput {
+    /// The schema, e.g. `hookhost_features`.
+    pub schema: String,
+    /// The table, e.g. `text_stats`.
+    pub table: String,
+    /// The rows this run wrote to it.
+    pub rows: u64,
+    /// Lowercase hex sha256 of the rows as `features.jsonl` would hold them without their
+    /// `run_id` members: the same as a JSONL run's `content_sha256` for the same rows.
+    pub content_sha256: String,
 }
 
 /// Which component ran, and under which registered name, if any.
@@ -300,5 +318,6 @@ pub(crate) fn sample_record(run_id: &str) -> RunRecord {
         replay_of: None,
         error: None,
         worker: None,
+        features_table: None,
     }
 }

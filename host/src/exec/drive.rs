@@ -17,8 +17,10 @@ use crate::error::Error;
 use crate::fsutil::absolute;
 use crate::input::{Chunk, Slot, Source};
 use crate::outcome::Outcomes;
-use crate::output::{BatchDir, OutputDir};
+use crate::output::{BatchDir, FEATURES_FILE, OutputDir};
 use crate::provenance::{Counts, NewBatch, Recorder, RunEntry, RunRecord, now_rfc3339};
+use crate::sink::jsonl::JsonlFile;
+use crate::sink::{FeatureSink, Features, TableBatch, TableHook};
 
 /// Runs every plan of `request` over every item of `source`, writes the outcomes where
 /// `request.layout` says, and records the runs with `request.recorder`. `progress` is called
@@ -64,6 +66,7 @@ impl Execution {
             batch_id,
             plans,
             layout,
+            features,
             chunk_size,
             jobs,
             max_log_bytes,
@@ -91,6 +94,31 @@ impl Execution {
             .iter()
             .map(|_| uuid::Uuid::now_v7().to_string())
             .collect();
+        let mut tables = match &features {
+            Features::Tables(tables) => {
+                if recorder.is_none() {
+                    return Err(Error::Internal(format!(
+                        "feature tables ({}) commit with their runs, so the batch needs the \
+                         registry as its recorder",
+                        tables.describe()
+                    )));
+                }
+                let hooks: Vec<TableHook<'_>> = plans
+                    .iter()
+                    .map(|plan| TableHook {
+                        name: plan.name(),
+                        contract: plan.hook().contract(),
+                    })
+                    .collect();
+                Some(tables.begin(&hooks)?)
+            }
+            Features::Parquet if matches!(layout, Layout::Memory) => {
+                return Err(Error::Internal(
+                    "Parquet feature files need a run or batch directory, not memory".into(),
+                ));
+            }
+            _ => None,
+        };
         let mut batch_dir = None;
         let sinks: Vec<Sink> = match &layout {
             Layout::Run(path) => {
@@ -114,11 +142,21 @@ impl Execution {
                 .map(|_| Sink::Memory(Outcomes::default(), Vec::new()))
                 .collect(),
         };
+        let feature_sinks = sinks
+            .iter()
+            .zip(&run_ids)
+            .enumerate()
+            .map(|(index, (sink, run_id))| {
+                feature_sink(&features, tables.as_deref_mut(), index, run_id, sink)
+            })
+            .collect::<Result<Vec<_>, Error>>()?;
         let lanes: Vec<Lane> = plans
             .into_iter()
             .zip(run_ids)
-            .zip(sinks)
-            .map(|((plan, run_id), sink)| Lane::start(plan, &knobs, run_id, sink))
+            .zip(sinks.into_iter().zip(feature_sinks))
+            .map(|((plan, run_id), (sink, features))| {
+                Lane::start(plan, &knobs, run_id, sink, features)
+            })
             .collect();
         let keep_passed = !matches!(layout, Layout::Run(_));
         Ok(Execution {
@@ -140,6 +178,7 @@ impl Execution {
                 started_at,
                 layout,
                 recorder,
+                tables,
                 record_out_dir,
             },
         })
@@ -435,7 +474,36 @@ struct Finishing {
     started_at: String,
     layout: Layout,
     recorder: Option<Arc<dyn Recorder>>,
+    /// The feature tables' open transaction: the runs are recorded through it.
+    tables: Option<Box<dyn TableBatch>>,
     record_out_dir: bool,
+}
+
+/// Lane `index`'s feature sink: its feature table, or a file in its run directory, or (for
+/// outcomes in memory) none.
+fn feature_sink(
+    features: &Features,
+    tables: Option<&mut (dyn TableBatch + 'static)>,
+    index: usize,
+    run_id: &str,
+    sink: &Sink,
+) -> Result<Option<Box<dyn FeatureSink>>, Error> {
+    if let Some(tables) = tables {
+        return Ok(Some(tables.sink(index, run_id)));
+    }
+    let Sink::Dir(out) = sink else {
+        return Ok(None);
+    };
+    match features {
+        Features::Jsonl => {
+            let (file, path) = out.create_file(FEATURES_FILE)?;
+            Ok(Some(Box::new(JsonlFile::new(file, path))))
+        }
+        Features::Parquet => Err(Error::Internal(
+            "Parquet feature files are not built yet".into(),
+        )),
+        Features::Tables(_) => unreachable!("feature tables have a table batch"),
+    }
 }
 
 /// Ends every lane, writes the batch's directory, and records the runs.
@@ -534,6 +602,7 @@ fn finish(
         let out_dir = recorded_dir(hook);
         record_run(
             recorder.as_ref(),
+            finishing.tables,
             &hook.run,
             &configs[0],
             out_dir.as_deref(),
@@ -560,13 +629,17 @@ fn finish(
         })
         .collect();
     let summary_json = serde_json::to_value(&summary).expect("a batch summary serializes");
-    let recorded = recorder.record_batch(NewBatch {
+    let batch = NewBatch {
         batch_id: &result.batch_id,
         idempotency_key: key,
         snapshot_digest: &result.snapshot_digest,
         runs: &runs,
         summary: &summary_json,
-    });
+    };
+    let recorded = match finishing.tables {
+        Some(tables) => tables.record_batch(batch),
+        None => recorder.record_batch(batch),
+    };
     let recorded = recorded.map_err(|error| Error::NotRecorded {
         run_id: result.batch_id.clone(),
         out_dir: result.out_dir.as_ref().map(|d| d.display().to_string()),
@@ -579,9 +652,11 @@ fn finish(
     })
 }
 
-/// Hands a finished run to its recorder; a failure says the output is complete but unrecorded.
+/// Hands a finished run to its recorder (through the feature tables' transaction, when it
+/// wrote to them); a failure says the output is complete but unrecorded.
 fn record_run(
     recorder: &dyn Recorder,
+    tables: Option<Box<dyn TableBatch>>,
     record: &RunRecord,
     config: &str,
     out_dir: Option<&str>,
@@ -591,11 +666,13 @@ fn record_run(
         config,
         out_dir,
     };
-    recorder
-        .record_run(entry)
-        .map_err(|error| Error::NotRecorded {
-            run_id: record.run_id.clone(),
-            out_dir: out_dir.map(str::to_owned),
-            source: Box::new(error),
-        })
+    match tables {
+        Some(tables) => tables.record_run(entry),
+        None => recorder.record_run(entry),
+    }
+    .map_err(|error| Error::NotRecorded {
+        run_id: record.run_id.clone(),
+        out_dir: out_dir.map(str::to_owned),
+        source: Box::new(error),
+    })
 }

@@ -1,5 +1,6 @@
-//! One hook's run over a batch: its outcomes settled chunk by chunk, in input order, into
-//! its sink (a run directory or memory), and its provenance record at the end.
+//! One hook's run over a batch: its outcomes settled chunk by chunk, in input order — feature
+//! rows into its [feature sink](crate::sink), the rest into its run directory or memory — and
+//! its provenance record at the end.
 //!
 //! A lane never runs guest code or reads input itself: [workers](super::workers) run its
 //! chunks (on [`BatchRunner`]s made from [`Lane::runner`], sharing the run's memory cap) and
@@ -21,8 +22,10 @@ use crate::provenance::{
 use crate::runner::{
     BatchRunner, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, RecordOutcome, RunnerSettings, RunnerStats,
 };
+use crate::sink::{FeatureSink, Written};
 
-/// Where a lane's outcomes go.
+/// Where a lane's rejections, errors and logs go (and its feature rows, when it has no
+/// feature sink).
 #[derive(Debug)]
 pub(crate) enum Sink {
     /// A run directory, visible when the lane finishes.
@@ -82,6 +85,8 @@ pub(crate) struct Lane {
     replay_of: Option<String>,
     chunk_size: usize,
     sink: Sink,
+    /// Where feature rows go; `None`: into `sink`'s memory.
+    features: Option<Box<dyn FeatureSink>>,
     counts: Counts,
     stats: RunnerStats,
     log_bytes_kept: u64,
@@ -98,8 +103,15 @@ pub(crate) struct LaneKnobs {
 }
 
 impl Lane {
-    /// Starts run `run_id` of `plan`, settling into `sink`.
-    pub fn start(plan: Plan, knobs: &LaneKnobs, run_id: String, sink: Sink) -> Lane {
+    /// Starts run `run_id` of `plan`, settling feature rows into `features` (or, when `None`,
+    /// into `sink`'s memory) and the rest into `sink`.
+    pub fn start(
+        plan: Plan,
+        knobs: &LaneKnobs,
+        run_id: String,
+        sink: Sink,
+        features: Option<Box<dyn FeatureSink>>,
+    ) -> Lane {
         let runner = BatchRunner::new(
             plan.hook().clone(),
             RunnerSettings {
@@ -121,6 +133,7 @@ impl Lane {
             replay_of: knobs.replay_of.clone(),
             chunk_size: knobs.chunk_size,
             sink,
+            features,
             counts: Counts::default(),
             stats: RunnerStats::default(),
             log_bytes_kept: 0,
@@ -199,9 +212,14 @@ impl Lane {
         let contract = self.plan.hook().contract();
         match outcome {
             RecordOutcome::Passed(rows) => {
-                match &mut self.sink {
-                    Sink::Dir(out) => out.write_features(id, run_id, contract, &rows.rows)?,
-                    Sink::Memory(kept, _) => kept.push_features(id, run_id, contract, &rows.rows),
+                match (&mut self.features, &mut self.sink) {
+                    (Some(features), _) => features.write(id, run_id, contract, &rows.rows)?,
+                    (None, Sink::Memory(kept, _)) => {
+                        kept.push_features(id, run_id, contract, &rows.rows)
+                    }
+                    (None, Sink::Dir(_)) => {
+                        unreachable!("a lane with a run directory has a feature sink")
+                    }
                 }
                 Ok(Verdict::Passed)
             }
@@ -317,7 +335,16 @@ impl Lane {
             replay_of: self.replay_of,
             error,
             worker: Some(plan.hook().host().worker().to_owned()),
+            features_table: None,
         };
+        if let Some(features) = self.features {
+            match features.finish()? {
+                Written::File { name, file } => {
+                    record.outputs.insert(name.to_owned(), file);
+                }
+                Written::Table(table) => record.features_table = Some(table),
+            }
+        }
         let kept = match self.sink {
             Sink::Dir(out) => {
                 out.finish(&mut record)?;

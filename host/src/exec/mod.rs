@@ -36,6 +36,7 @@ pub use self::workers::Gate;
 use crate::outcome::Outcomes;
 use crate::provenance::{BatchRecorded, Counts, Recorder, RunRecord, RunStatus};
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
+use crate::sink::Features;
 
 /// Where a batch's outcomes go.
 #[derive(Debug, Clone)]
@@ -59,6 +60,10 @@ pub struct BatchRequest {
     pub plans: Vec<Plan>,
     /// Where the outcomes go.
     pub layout: Layout,
+    /// Where the feature rows go: by default `features.jsonl` in each run directory (or
+    /// memory), else `features.parquet` or the registry's feature tables (see
+    /// [`sink`](crate::sink)).
+    pub features: Features,
     /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
     pub chunk_size: usize,
     /// Chunks run at once: the number of worker threads. The outputs are the same for any
@@ -92,6 +97,7 @@ impl BatchRequest {
             batch_id: uuid::Uuid::now_v7().to_string(),
             plans,
             layout,
+            features: Features::default(),
             chunk_size: DEFAULT_CHUNK_SIZE,
             jobs: default_jobs(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,

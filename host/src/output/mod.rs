@@ -1,8 +1,9 @@
 //! Outputs: the directory of a run (`host run`'s files) and of a batch, each made visible only
 //! when complete.
 //!
-//! - [`OutputDir`] — one run's `features.jsonl`, `rejections.jsonl`, `errors.jsonl`,
-//!   `logs.txt` and `run.json`, every file hashed while it is written.
+//! - [`OutputDir`] — one run's `rejections.jsonl`, `errors.jsonl`, `logs.txt` and
+//!   `run.json`, every file hashed while it is written, and the file its feature sink writes
+//!   (`features.jsonl` or `features.parquet`, see [`sink`](crate::sink)).
 //! - [`BatchDir`] — a batch's directory: one run directory per hook, `passed.jsonl` and
 //!   `batch.json`.
 //! - `staging` — the step both share: a locked hidden directory beside the target, renamed
@@ -25,7 +26,6 @@ mod staging;
 
 pub use self::batch_dir::{BATCH_FILE, BatchDir, PASSED_FILE};
 pub(crate) use self::staging::Staging;
-use crate::contract::Contract;
 use crate::digest::hex;
 use crate::error::{Error, RecordError};
 use crate::provenance::{OutputFile, RunRecord};
@@ -45,7 +45,6 @@ pub const RUN_FILE: &str = "run.json";
 #[derive(Debug)]
 pub struct OutputDir {
     staging: Staging,
-    features: HashedFile,
     rejections: HashedFile,
     errors: HashedFile,
     logs: HashedFile,
@@ -64,7 +63,6 @@ impl OutputDir {
             Ok(HashedFile::new(file))
         };
         Ok(OutputDir {
-            features: open(FEATURES_FILE)?,
             rejections: open(REJECTIONS_FILE)?,
             errors: open(ERRORS_FILE)?,
             logs: open(LOGS_FILE)?,
@@ -72,32 +70,24 @@ impl OutputDir {
         })
     }
 
-    /// Writes a passed record's rows: `{"id", "run_id", "features": {column: value, …}}`,
-    /// columns in contract order.
-    pub fn write_features(
-        &mut self,
-        id: &str,
-        run_id: &str,
-        contract: &Contract,
-        rows: &[Vec<serde_json::Value>],
-    ) -> Result<(), Error> {
-        for row in rows {
-            let mut line = Vec::with_capacity(128);
-            line.extend_from_slice(b",\"features\":{");
-            for (index, (column, value)) in contract.columns.iter().zip(row).enumerate() {
-                if index > 0 {
-                    line.push(b',');
-                }
-                serde_json::to_writer(&mut line, &column.name).expect("strings serialize");
-                line.push(b':');
-                serde_json::to_writer(&mut line, value).expect("JSON values serialize");
-            }
-            line.extend_from_slice(b"}}\n");
-            self.features
-                .write_line(&id_member(id), run_id, &line)
-                .map_err(|e| self.io_error(FEATURES_FILE, e))?;
-        }
-        Ok(())
+    /// Creates file `name` in the staging directory, written through a hash (for a feature
+    /// sink's JSONL file). Returns it and its path, for messages.
+    pub(crate) fn create_file(&self, name: &str) -> Result<(HashedFile, PathBuf), Error> {
+        let (file, path) = self.create_raw(name)?;
+        Ok((HashedFile::new(file), path))
+    }
+
+    /// Creates file `name` in the staging directory, unbuffered and unhashed (for a feature
+    /// sink that writes its own format). Returns it and its path, for messages. The sink
+    /// flushes and syncs it before the directory is made visible.
+    pub(crate) fn create_raw(&self, name: &str) -> Result<(File, PathBuf), Error> {
+        let path = self.staging.path.join(name);
+        let file = self
+            .staging
+            .dir
+            .create(name)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok((file, path))
     }
 
     /// Writes a rejection: `{"id", "run_id", "reason"}`.
@@ -138,11 +128,11 @@ impl OutputDir {
             .map_err(|e| self.io_error(LOGS_FILE, e))
     }
 
-    /// Finishes every file, lists them in `record.outputs`, writes `run.json`, and makes the
-    /// directory visible at its target. Returns the target path.
+    /// Finishes every file, lists them in `record.outputs` (beside what the feature sink
+    /// listed there), writes `run.json`, and makes the directory visible at its target.
+    /// Returns the target path.
     pub fn finish(self, record: &mut RunRecord) -> Result<PathBuf, Error> {
         for (name, file) in [
-            (FEATURES_FILE, self.features),
             (REJECTIONS_FILE, self.rejections),
             (ERRORS_FILE, self.errors),
             (LOGS_FILE, self.logs),
@@ -163,7 +153,7 @@ impl OutputDir {
 }
 
 /// `{"id":<id>`: how every output line starts.
-fn id_member(id: &str) -> Vec<u8> {
+pub(crate) fn id_member(id: &str) -> Vec<u8> {
     let mut head = b"{\"id\":".to_vec();
     serde_json::to_writer(&mut head, id).expect("strings serialize");
     head
@@ -173,7 +163,7 @@ fn id_member(id: &str) -> Vec<u8> {
 /// kept. The content hash leaves out each line's `run_id` member (see
 /// [`OutputFile::content_sha256`]).
 #[derive(Debug)]
-struct HashedFile {
+pub(crate) struct HashedFile {
     writer: BufWriter<File>,
     hasher: Sha256,
     content: Sha256,
@@ -210,7 +200,12 @@ impl HashedFile {
 
     /// Writes one JSON line: `head`, then `,"run_id":<run_id>`, then `rest` (which closes the
     /// object and ends the line).
-    fn write_line(&mut self, head: &[u8], run_id: &str, rest: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write_line(
+        &mut self,
+        head: &[u8],
+        run_id: &str,
+        rest: &[u8],
+    ) -> std::io::Result<()> {
         let mut member = b",\"run_id\":".to_vec();
         serde_json::to_writer(&mut member, run_id).expect("strings serialize");
         self.write_raw(head)?;
@@ -218,7 +213,7 @@ impl HashedFile {
         self.write_raw(rest)
     }
 
-    fn finish(self) -> std::io::Result<OutputFile> {
+    pub(crate) fn finish(self) -> std::io::Result<OutputFile> {
         let file = self.writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(OutputFile {
@@ -234,10 +229,12 @@ impl HashedFile {
 mod tests {
     use super::*;
     use crate::provenance::sample_record;
+    use crate::sink::jsonl::JsonlFile;
+    use crate::sink::{FeatureSink, Written};
     use cap_std::fs::Dir;
 
     fn write(run_id: &str, dir: &Path) -> RunRecord {
-        use crate::contract::{Cardinality, Column, ColumnType};
+        use crate::contract::{Cardinality, Column, ColumnType, Contract};
         let contract = Contract {
             feature: "f".into(),
             cardinality: Cardinality::One,
@@ -249,7 +246,10 @@ mod tests {
             }],
         };
         let mut out = OutputDir::create(dir, run_id).unwrap();
-        out.write_features("a", run_id, &contract, &[vec![serde_json::json!(3)]])
+        let (file, path) = out.create_file(FEATURES_FILE).unwrap();
+        let mut features: Box<dyn FeatureSink> = Box::new(JsonlFile::new(file, path));
+        features
+            .write("a", run_id, &contract, &[vec![serde_json::json!(3)]])
             .unwrap();
         out.write_rejection("b", run_id, "too \"short\"").unwrap();
         let error = RecordError::Guest {
@@ -260,6 +260,10 @@ mod tests {
         out.write_error(None, 4, run_id, &RecordError::InvalidInput("bad".into()))
             .unwrap();
         let mut record = sample_record(run_id);
+        let Written::File { name, file } = features.finish().unwrap() else {
+            unreachable!("a JSONL sink writes a file")
+        };
+        record.outputs.insert(name.to_owned(), file);
         out.finish(&mut record).unwrap();
         record
     }
