@@ -9,7 +9,8 @@
 //!   with the clocks linked by [`add_to_linker`], a sleep or a wait on a clock returns at once
 //!   (time does not pass inside the sandbox), so the guest can never block the host's thread
 //!   where the epoch deadline cannot reach it;
-//! - random bytes from generators seeded with [`RANDOM_SEED`], so runs repeat exactly;
+//! - random bytes from generators seeded with [`RANDOM_SEED`], so runs repeat exactly (their
+//!   first words drawn once per process and replayed, see `random`);
 //! - stdout and stderr captured into one buffer, up to a cap; the rest is dropped and counted;
 //! - at most [`MAX_GUEST_HANDLES`] WASI handles (open files, streams, pollables) at once, so a
 //!   guest cannot use up the host process's file descriptors.
@@ -22,6 +23,8 @@
 //! call's budget to record `i`: what the previous record used is charged to it, and record `i`
 //! gets one record's fuel and time, from the call's pool of N.
 
+mod random;
+
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,9 +32,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use self::random::Replayed;
 use bytes::Bytes;
-use rand::SeedableRng as _;
-use rand::rngs::StdRng;
 use wasmtime::component::Resource;
 use wasmtime::{ResourceLimiter, UpdateDeadline};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
@@ -45,8 +47,11 @@ use wasmtime_wasi::{
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The wall-clock time every guest sees: 2000-01-01T00:00:00Z, as time since the Unix epoch.
 pub const FIXED_WALL_CLOCK: Duration = Duration::from_secs(946_684_800);
-/// The seed of the guest's random generators (both `wasi:random/random` and the insecure one).
+/// The seed of the guest's random generators (`wasi:random/random`; the insecure one is seeded
+/// from it too).
 pub const RANDOM_SEED: u64 = 0x686f_6f6b_686f_7374; // "hookhost"
+/// The seed of `wasi:random/insecure`.
+const INSECURE_RANDOM_SEED: u64 = RANDOM_SEED.rotate_left(17);
 /// The most table elements (function references) a sandbox may hold.
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 /// Where a record's files directory appears inside the sandbox: `/files/<id>`.
@@ -95,8 +100,8 @@ impl SandboxState {
             .stderr(spec.capture.clone())
             .wall_clock(FixedWallClock)
             .monotonic_clock(FrozenMonotonicClock)
-            .secure_random(StdRng::seed_from_u64(RANDOM_SEED))
-            .insecure_random(StdRng::seed_from_u64(RANDOM_SEED.rotate_left(17)))
+            .secure_random(Replayed::new(random::prefix(RANDOM_SEED, 0)))
+            .insecure_random(Replayed::new(random::prefix(INSECURE_RANDOM_SEED, 1)))
             .insecure_random_seed(u128::from(RANDOM_SEED))
             .allow_tcp(false)
             .allow_udp(false)
