@@ -551,7 +551,7 @@ async fn a_directory_batch_writes_what_memory_keeps_and_what_host_run_writes() {
             Input::File(input.clone()),
             &single,
         );
-        request.chunk_size = 4;
+        request.chunk_size = Some(4);
         // `run_to_dir` is synchronous guest code: off the runtime's threads.
         let record = tokio::task::spawn_blocking(move || run_to_dir(request, &mut |_| {}).unwrap())
             .await

@@ -664,7 +664,7 @@ fn the_budget_is_per_record_and_pooled_only_for_a_hook_that_does_not_announce() 
     for chunk_size in [1, 16] {
         let ran = run_with(load("hostile"), &input, |r| {
             r.limits.fuel_per_record = fuel;
-            r.chunk_size = chunk_size;
+            r.chunk_size = Some(chunk_size);
         });
         assert_eq!(ran.error_of("greedy")["kind"], "fuel_exhausted");
         assert_eq!(ran.errors.len(), 1, "{:?}", ran.errors);
@@ -673,7 +673,7 @@ fn the_budget_is_per_record_and_pooled_only_for_a_hook_that_does_not_announce() 
     let silent = |chunk_size| {
         run_with(load("raw_outcomes"), &input, |r| {
             r.limits.fuel_per_record = fuel;
-            r.chunk_size = chunk_size;
+            r.chunk_size = Some(chunk_size);
             r.config = Some(r#"{"announce": false}"#.into());
         })
     };

@@ -139,7 +139,7 @@ fn progress_is_reported_per_chunk() {
         Input::File(input),
         temp.path().join("out"),
     );
-    request.chunk_size = 4;
+    request.chunk_size = Some(4);
     let mut seen = Vec::new();
     run_to_dir(request, &mut |p| seen.push(p.counts.total)).unwrap();
     assert_eq!(seen, [4, 8, 10]);

@@ -91,7 +91,7 @@ fn the_raised_cap_stays_for_the_rest_of_the_run() {
     // the old cap at once (outcomes and doublings are the same, `calls` is not).
     let ran = run_with(load("memory_hungry"), &input, |r| {
         r.limits.memory_bytes = 32 * MIB;
-        r.chunk_size = 1;
+        r.chunk_size = Some(1);
         r.jobs = 1;
     });
     assert_eq!(ran.passed_ids(), ["first", "second", "third"]);
@@ -235,7 +235,7 @@ fn guest_output_past_the_log_cap_is_dropped_and_counted() {
     ]);
     let ran = run_with(load("chaos"), &input, |r| {
         r.max_log_bytes = 200;
-        r.chunk_size = 1;
+        r.chunk_size = Some(1);
     });
     assert_eq!(
         ran.passed_ids(),
@@ -276,7 +276,7 @@ fn cancelling_keeps_the_outcomes_already_settled() {
         ("never", json!({"n": 3})),
     ]);
     let ran = run_with(load("chaos"), &input, |r| {
-        r.chunk_size = 1;
+        r.chunk_size = Some(1);
         r.limits.fuel_per_record = u64::MAX / 4;
         r.limits.timeout = Duration::from_secs(600);
         let cancel = r.cancel.clone();
@@ -342,7 +342,7 @@ fn fuel_is_per_record_in_one_call() {
     ]);
     let ran = run_with(load("hostile"), &input, |r| {
         r.limits.fuel_per_record = budget;
-        r.chunk_size = 16;
+        r.chunk_size = Some(16);
         r.jobs = 1;
     });
     assert_eq!(ran.record.status, RunStatus::Succeeded);
@@ -383,7 +383,7 @@ fn the_timeout_is_per_record_in_one_call() {
     let ran = run_with(load("hostile"), &jsonl(&pairs), |r| {
         r.limits.fuel_per_record = u64::MAX / 4;
         r.limits.timeout = timeout;
-        r.chunk_size = 16;
+        r.chunk_size = Some(16);
         r.jobs = 1;
     });
     let elapsed = started.elapsed();

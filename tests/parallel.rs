@@ -33,7 +33,7 @@ fn parallel_chunks_write_what_one_thread_writes() {
     let run = |jobs: usize| {
         run_with(load("chaos"), &input, |r| {
             r.jobs = jobs;
-            r.chunk_size = 4;
+            r.chunk_size = Some(4);
             r.limits.fuel_per_record = 50_000_000;
         })
     };
@@ -79,7 +79,7 @@ fn parallel_chunks_share_one_memory_cap_and_count_each_doubling_once() {
     let run = |jobs: usize| {
         run_with(load("memory_hungry"), &input, |r| {
             r.jobs = jobs;
-            r.chunk_size = 2;
+            r.chunk_size = Some(2);
             r.limits.memory_bytes = 32 * MIB;
         })
     };
@@ -135,7 +135,7 @@ fn a_hook_set_runs_parallel_chunks_with_outputs_the_same_for_any_jobs() {
         ];
         let mut request = BatchRequest::new(plans, Layout::Batch(out.clone()));
         request.jobs = jobs;
-        request.chunk_size = 3;
+        request.chunk_size = Some(3);
         let mut source = ValuesSource::new(records.clone().into_iter(), None::<FilesRoot>);
         let executed = execute(request, &mut source as &mut dyn Source, &mut |_| {}).unwrap();
         assert_eq!(executed.result.state, BatchState::Succeeded);

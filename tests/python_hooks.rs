@@ -69,6 +69,47 @@ fn python_text_stats_gives_the_rust_text_stats_rows() {
     assert_eq!(ids(&python), ids(&rust));
 }
 
+/// Issue 13: an interpreter's sandbox costs about a millisecond to start, so a heavy component
+/// (an initial memory of 8 MiB or more) runs in chunks of 256 by default; a Rust hook keeps 16,
+/// and a chunk size asked for wins.
+#[test]
+fn a_python_component_is_heavy_and_runs_in_larger_chunks_by_default() {
+    use hookhost::limits::{DEFAULT_CHUNK_SIZE, HEAVY_CHUNK_SIZE, HEAVY_MEMORY_IMAGE_BYTES};
+    let python = load("text_stats");
+    let rust = common::load("text_stats");
+    assert!(
+        python.initial_memory_bytes() >= HEAVY_MEMORY_IMAGE_BYTES,
+        "CPython starts with {} bytes",
+        python.initial_memory_bytes()
+    );
+    assert!(rust.initial_memory_bytes() > 0);
+    assert!(rust.initial_memory_bytes() < HEAVY_MEMORY_IMAGE_BYTES);
+    assert_eq!(python.default_chunk_size(), HEAVY_CHUNK_SIZE);
+    assert_eq!(rust.default_chunk_size(), DEFAULT_CHUNK_SIZE);
+    let records: Vec<(String, Value)> = (0..300)
+        .map(|i| (format!("r{i}"), json!({"text": format!("word {i}")})))
+        .collect();
+    let borrowed: Vec<(&str, Value)> = records
+        .iter()
+        .map(|(id, v)| (id.as_str(), v.clone()))
+        .collect();
+    let input = jsonl(&borrowed);
+    let by_default = run_with(python.clone(), &input, |_| {});
+    assert_eq!(by_default.record.chunk_size, HEAVY_CHUNK_SIZE);
+    assert_eq!(by_default.record.calls, 2, "300 records in chunks of 256");
+    assert_eq!(
+        run_with(rust, &input, |_| {}).record.chunk_size,
+        DEFAULT_CHUNK_SIZE
+    );
+    let asked = run_with(python, &input, |r| r.chunk_size = Some(100));
+    assert_eq!((asked.record.chunk_size, asked.record.calls), (100, 3));
+    assert_eq!(
+        content(&asked, "features.jsonl"),
+        content(&by_default, "features.jsonl"),
+        "the same rows in any chunks"
+    );
+}
+
 #[test]
 fn python_file_profile_reads_record_files_like_the_rust_one() {
     let samples = common::root().join("example-hooks/samples");

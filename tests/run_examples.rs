@@ -292,7 +292,7 @@ fn a_symlink_inside_a_records_files_cannot_lead_out() {
     ]);
     let ran = run_with(load("chaos"), &input, |r| {
         r.files = Some(files.path().into());
-        r.chunk_size = 1;
+        r.chunk_size = Some(1);
     });
     assert_eq!(ran.rows_of("doc"), [&json!({"value": 1, "note": "mine"})]);
     // Records without a directory of their own see no files at all.

@@ -36,7 +36,7 @@ fn run_records(count: usize) -> u64 {
         Input::File(input),
         temp.path().join("out"),
     );
-    request.chunk_size = 256;
+    request.chunk_size = Some(256);
     let record = run_to_dir(request, &mut |_| {}).unwrap();
     assert_eq!(record.records.passed, count as u64);
     record.outputs["features.jsonl"].bytes

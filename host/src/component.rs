@@ -30,7 +30,9 @@ pub use crate::engine::{
     DEFAULT_POOLED_SANDBOXES, HOST_VERSION, InstanceAllocation, SandboxEngine, WASMTIME_VERSION,
 };
 use crate::error::Error;
-use crate::limits::Ceilings;
+use crate::limits::{
+    Ceilings, DEFAULT_CHUNK_SIZE, HEAVY_CHUNK_SIZE, HEAVY_MEMORY_IMAGE_BYTES, WASM_PAGE_BYTES,
+};
 use crate::sandbox::{OutputCapture, SandboxSpec, SandboxState};
 
 /// The version of the hook world (`wit/hook.wit`) this host implements. A component built
@@ -279,9 +281,15 @@ impl Host {
             self.store_code(&component, &digest);
         }
         tracing::debug!(feature = %contract.feature, ?source, "component loaded");
+        let initial_memory_bytes = component
+            .resources_required()
+            .and_then(|r| r.max_initial_memory_size)
+            .map_or(0, |pages| pages.saturating_mul(WASM_PAGE_BYTES));
+
         let loaded = Arc::new(LoadedComponent {
             digest,
             size: bytes.len() as u64,
+            initial_memory_bytes,
             contract,
             pre,
         });
@@ -371,6 +379,8 @@ impl Host {
 struct LoadedComponent {
     digest: String,
     size: u64,
+    /// The largest initial linear memory of its core instances, in bytes (0 if unknown).
+    initial_memory_bytes: u64,
     contract: Contract,
     pre: HookPre<SandboxState>,
 }
@@ -449,6 +459,24 @@ impl HookComponent {
     /// What the hook outputs.
     pub fn contract(&self) -> &Contract {
         &self.loaded.contract
+    }
+
+    /// The largest initial linear memory of the component's core instances, in bytes: what
+    /// each sandbox starts with, before the guest grows it. 0 when it cannot be told before
+    /// instantiating.
+    pub fn initial_memory_bytes(&self) -> u64 {
+        self.loaded.initial_memory_bytes
+    }
+
+    /// Records per call for this hook, by default: [`HEAVY_CHUNK_SIZE`] for a heavy component
+    /// (an initial memory of [`HEAVY_MEMORY_IMAGE_BYTES`] or more, e.g. an interpreter), else
+    /// [`DEFAULT_CHUNK_SIZE`].
+    pub fn default_chunk_size(&self) -> usize {
+        if self.loaded.initial_memory_bytes >= HEAVY_MEMORY_IMAGE_BYTES {
+            HEAVY_CHUNK_SIZE
+        } else {
+            DEFAULT_CHUNK_SIZE
+        }
     }
 
     /// The host this component was loaded on.

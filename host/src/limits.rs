@@ -286,6 +286,22 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes}B")
 }
 
+/// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones bound
+/// what a failing record costs: the rerun of its batch-mates (and, for a hook that does not
+/// announce its records, the call's pooled budget of N × fuel, N × time).
+pub const DEFAULT_CHUNK_SIZE: usize = 16;
+/// Records per call, by default, for a heavy component: one whose largest initial linear
+/// memory is at least [`HEAVY_MEMORY_IMAGE_BYTES`] (an interpreter and its heap, such as a
+/// Python component's ~14 MiB). Starting such a sandbox costs about a millisecond (its memory
+/// image mapped in page by page as the call touches it, its function tables filled), which
+/// chunks of 16 would pay every 16 records (issue 13).
+pub const HEAVY_CHUNK_SIZE: usize = 256;
+/// A WebAssembly page: the unit linear memories are sized in.
+pub const WASM_PAGE_BYTES: u64 = 64 << 10;
+/// The initial linear memory from which a component is heavy ([`HEAVY_CHUNK_SIZE`]): 8 MiB.
+/// Rust hooks start with about 1 MiB.
+pub const HEAVY_MEMORY_IMAGE_BYTES: u64 = 8 << 20;
+
 #[cfg(test)]
 mod tests {
     use super::*;

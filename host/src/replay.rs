@@ -171,7 +171,7 @@ pub fn replay(
         .with_max_oom_retries(recorded.max_oom_retries)
         .with_timeout(Duration::from_millis(recorded.timeout_ms));
     run.memory_ceiling = Some(recorded.memory_ceiling_bytes);
-    run.chunk_size = original.chunk_size.max(1);
+    run.chunk_size = Some(original.chunk_size.max(1));
     run.max_log_bytes = match recorded.max_log_bytes {
         0 => DEFAULT_MAX_LOG_BYTES,
         n => n,

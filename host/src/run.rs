@@ -19,7 +19,7 @@ pub use crate::input::Input;
 use crate::limits::Limits;
 use crate::provenance::{Recorder, RunRecord};
 use crate::registry::Release;
-use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
+use crate::runner::DEFAULT_MAX_LOG_BYTES;
 
 /// What to run, where to write it.
 #[derive(Debug)]
@@ -38,8 +38,11 @@ pub struct RunRequest {
     pub config: Option<String>,
     /// The limits asked for; clamped to the host's ceilings.
     pub limits: Limits,
-    /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
-    pub chunk_size: usize,
+    /// Records per call. By default (`None`) the hook's own
+    /// ([`HookComponent::default_chunk_size`](crate::HookComponent::default_chunk_size)):
+    /// [`DEFAULT_CHUNK_SIZE`](crate::limits::DEFAULT_CHUNK_SIZE), or [`HEAVY_CHUNK_SIZE`](crate::limits::HEAVY_CHUNK_SIZE) for a
+    /// heavy component such as an interpreter.
+    pub chunk_size: Option<usize>,
     /// Chunks run at once, each on its own worker thread; the outputs are the same for any
     /// value. By default [`default_jobs`], the number of cores.
     pub jobs: usize,
@@ -72,7 +75,7 @@ impl RunRequest {
             files: None,
             config: None,
             limits: Limits::default(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: None,
             jobs: default_jobs(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             cancel: Arc::new(AtomicBool::new(false)),

@@ -34,10 +34,7 @@ use crate::sandbox::{
     self, BeginRecordMisuse, Budget, OutputCapture, SandboxSpec, SandboxState, Stop,
 };
 
-/// Records per call, by default. Larger chunks amortise the sandbox's start; smaller ones bound
-/// what a failing record costs: the rerun of its batch-mates (and, for a hook that does not
-/// announce its records, the call's pooled budget of N × fuel, N × time).
-pub const DEFAULT_CHUNK_SIZE: usize = 16;
+pub use crate::limits::{DEFAULT_CHUNK_SIZE, HEAVY_CHUNK_SIZE, HEAVY_MEMORY_IMAGE_BYTES};
 /// The most JSON one record's rows may take.
 pub const DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD: u64 = 16 << 20;
 /// The most guest output (stdout and stderr) kept for one run; the rest is dropped and counted.

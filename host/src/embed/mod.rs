@@ -92,7 +92,7 @@ pub use crate::outcome::{ErrorRow, FeatureRow, Outcomes, Rejection};
 pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
 use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation};
-use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
+use crate::runner::DEFAULT_MAX_LOG_BYTES;
 
 /// How [`Hookhost::open`] sets up.
 #[derive(Debug, Clone)]
@@ -473,7 +473,7 @@ impl Hookhost {
             },
         );
         request.batch_id = shared.batch_id.clone();
-        request.chunk_size = options.chunk_size.max(1);
+        request.chunk_size = options.chunk_size.map(|n| n.max(1));
         request.jobs = options
             .jobs
             .unwrap_or_else(|| self.inner.gate.size())
@@ -593,8 +593,11 @@ pub struct BatchOptions {
     pub out: Option<PathBuf>,
     /// The files directory: record `<id>`'s files are under `<files>/<id>/`. By default none.
     pub files: Option<PathBuf>,
-    /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
-    pub chunk_size: usize,
+    /// Records per call. By default (`None`) the largest of the hooks' own defaults
+    /// ([`HookComponent::default_chunk_size`](crate::HookComponent::default_chunk_size)):
+    /// [`DEFAULT_CHUNK_SIZE`](crate::limits::DEFAULT_CHUNK_SIZE), or [`HEAVY_CHUNK_SIZE`](crate::limits::HEAVY_CHUNK_SIZE) for a
+    /// heavy component such as an interpreter.
+    pub chunk_size: Option<usize>,
     /// The most guest output kept per hook. By default [`DEFAULT_MAX_LOG_BYTES`].
     pub max_log_bytes: u64,
     /// Chunks run at once (worker threads); the outputs are the same for any value. By
@@ -608,7 +611,7 @@ impl Default for BatchOptions {
             idempotency_key: None,
             out: None,
             files: None,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: None,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             jobs: None,
         }
@@ -636,7 +639,7 @@ impl BatchOptions {
 
     /// Sets the records per call.
     pub fn with_chunk_size(mut self, records: usize) -> Self {
-        self.chunk_size = records;
+        self.chunk_size = Some(records);
         self
     }
 

@@ -16,6 +16,7 @@ use super::{
 use crate::error::Error;
 use crate::fsutil::absolute;
 use crate::input::{Chunk, Slot, Source};
+use crate::limits::DEFAULT_CHUNK_SIZE;
 use crate::outcome::Outcomes;
 use crate::output::{BatchDir, FEATURES_FILE, OutputDir};
 use crate::provenance::{Counts, NewBatch, Recorder, RunEntry, RunRecord, now_rfc3339};
@@ -84,6 +85,13 @@ impl Execution {
                 plans.len()
             )));
         }
+        let chunk_size = chunk_size.unwrap_or_else(|| {
+            plans
+                .iter()
+                .map(|plan| plan.hook().default_chunk_size())
+                .max()
+                .unwrap_or(DEFAULT_CHUNK_SIZE)
+        });
         let knobs = LaneKnobs {
             chunk_size: chunk_size.max(1),
             max_log_bytes,

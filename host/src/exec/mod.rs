@@ -35,7 +35,7 @@ pub use self::plan::Plan;
 pub use self::workers::Gate;
 use crate::outcome::Outcomes;
 use crate::provenance::{BatchRecorded, Counts, Recorder, RunRecord, RunStatus};
-use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
+use crate::runner::DEFAULT_MAX_LOG_BYTES;
 use crate::sink::Features;
 
 /// Where a batch's outcomes go.
@@ -64,8 +64,11 @@ pub struct BatchRequest {
     /// memory), else `features.parquet` or the registry's feature tables (see
     /// [`sink`](crate::sink)).
     pub features: Features,
-    /// Records per call. By default [`DEFAULT_CHUNK_SIZE`].
-    pub chunk_size: usize,
+    /// Records per call. By default (`None`) the largest of the hooks' own defaults
+    /// ([`HookComponent::default_chunk_size`](crate::HookComponent::default_chunk_size)):
+    /// [`DEFAULT_CHUNK_SIZE`](crate::limits::DEFAULT_CHUNK_SIZE), or [`HEAVY_CHUNK_SIZE`](crate::limits::HEAVY_CHUNK_SIZE) for a
+    /// heavy component such as an interpreter.
+    pub chunk_size: Option<usize>,
     /// Chunks run at once: the number of worker threads. The outputs are the same for any
     /// value. By default [`default_jobs`], the number of cores.
     pub jobs: usize,
@@ -98,7 +101,7 @@ impl BatchRequest {
             plans,
             layout,
             features: Features::default(),
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunk_size: None,
             jobs: default_jobs(),
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             replay_of: None,

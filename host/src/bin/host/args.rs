@@ -12,7 +12,6 @@ use hookhost::limits;
 use hookhost::limits::Ceilings;
 use hookhost::registry::ReleaseLimits;
 use hookhost::run::Input;
-use hookhost::runner::DEFAULT_CHUNK_SIZE;
 
 /// How many runs `host runs` lists unless told.
 pub const DEFAULT_RUNS_LISTED: usize = 20;
@@ -219,10 +218,11 @@ pub struct RunArgs {
     /// Wall-clock time per record, e.g. 500ms, 10s, 2m. By default the release's, or 10s.
     #[arg(long, value_name = "DUR", value_parser = limits::parse_duration)]
     pub timeout: Option<Duration>,
-    /// Records per call into the sandbox.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_CHUNK_SIZE,
-          value_parser = parse_chunk_size)]
-    pub chunk_size: usize,
+    /// Records per call into the sandbox. By default 16, or 256 when a hook is a heavy
+    /// component (an initial memory of 8 MiB or more, e.g. a Python interpreter), whose sandbox
+    /// costs about a millisecond to start.
+    #[arg(long, value_name = "N", value_parser = parse_chunk_size)]
+    pub chunk_size: Option<usize>,
     /// Chunks run at once, each on its own thread; the outputs are the same for any N. By
     /// default the number of cores. With several hooks, every hook runs over every chunk.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_chunk_size)]
@@ -374,8 +374,8 @@ pub struct RunConfig {
     pub out: PathBuf,
     /// The records' files.
     pub files: Option<PathBuf>,
-    /// Records per call.
-    pub chunk_size: usize,
+    /// Records per call; `None`: the hooks' own default.
+    pub chunk_size: Option<usize>,
     /// Chunks at once.
     pub jobs: usize,
     /// The host-wide ceilings (the memory ceiling as given).
