@@ -57,12 +57,17 @@ pub fn text_records(n: usize) -> Vec<PendingRecord> {
 
 /// A runner with the default limits and an empty config.
 pub fn runner(hook: HookComponent, host: &Host) -> BatchRunner {
+    runner_with_config(hook, host, "{}")
+}
+
+/// A runner like [`runner`]'s, configured with `config_json`.
+pub fn runner_with_config(hook: HookComponent, host: &Host, config_json: &str) -> BatchRunner {
     BatchRunner::new(
         hook,
         RunnerSettings {
             limits: Limits::default(),
             memory_ceiling: host.ceilings().memory_bytes,
-            config_json: "{}".into(),
+            config_json: config_json.into(),
             max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             cancel: Arc::new(AtomicBool::new(false)),

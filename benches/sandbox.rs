@@ -5,6 +5,9 @@
 //!   and an instance of the pre-linked `text_stats` component, with each instance allocator;
 //! - `per_record/chaos/N` — one runner call over N trivial records (`chaos`, `{"n": i}`): the
 //!   host's per-record overhead once the sandbox is paid for;
+//! - `per_record_starts/{announced,pooled}/1000` — the `raw_outcomes` fixture over 1000 records
+//!   in one call, announcing each record with `begin-record` (each its own fuel and deadline)
+//!   or not at all (the call's pooled budget): what the per-record starts of WIT 0.2.0 cost;
 //! - `text_stats/{component,native}/N` — the `text-stats` hook on ~1 KB texts as a component
 //!   through the runner, and the same crate compiled natively, called in-process;
 //! - `fuel/{on,off}/100` — instantiate, `configure` and `process` 100 texts on engines that
@@ -68,6 +71,26 @@ fn per_record(c: &mut Criterion) {
         }
         group.throughput(Throughput::Elements(batch as u64));
         group.bench_with_input(BenchmarkId::new("chaos", batch), &records, |b, records| {
+            b.iter(|| runner.run_chunk(records).unwrap())
+        });
+    }
+    group.finish();
+}
+
+fn per_record_starts(c: &mut Criterion) {
+    let host = host(InstanceAllocation::default());
+    let hook = host
+        .load_bytes(&common::component("raw_outcomes"), "raw_outcomes.wasm")
+        .unwrap();
+    let records: Vec<PendingRecord> = (0..1000)
+        .map(|i| common::pending(i, format!("{{\"n\":{i}}}")))
+        .collect();
+    let mut group = c.benchmark_group("per_record_starts");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(records.len() as u64));
+    for (name, config) in [("announced", "{}"), ("pooled", r#"{"announce":false}"#)] {
+        let mut runner = common::runner_with_config(hook.clone(), &host, config);
+        group.bench_with_input(BenchmarkId::new(name, 1000), &records, |b, records| {
             b.iter(|| runner.run_chunk(records).unwrap())
         });
     }
@@ -240,5 +263,13 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(sandbox, instantiate, per_record, text_stats, fuel, threads);
+criterion_group!(
+    sandbox,
+    instantiate,
+    per_record,
+    per_record_starts,
+    text_stats,
+    fuel,
+    threads
+);
 criterion_main!(sandbox);

@@ -59,6 +59,10 @@ for hook in hooks:
     row(f"load/compile/{hook}")
     row(f"load/cached/{hook}")
     row(f"load/reused/{hook}")
+starts_on = row("per_record_starts/announced/1000", 1000)
+starts_off = row("per_record_starts/pooled/1000", 1000)
+py = {n: row(f"python_text_stats/component/{n}", n) for n in (16, 256)}
+py_native = row("python_text_stats/native_cpython", 1)
 extism = row("peer/extism/100", 100)
 extism_fuel = row("peer/extism_fuel/100", 100)
 
@@ -105,6 +109,17 @@ if fuel_on and fuel_off:
 if t1 and t2:
     machine = f"; the native function gets {n1 / n2:.2f}× on this machine in the same run" if n1 and n2 else ""
     target("2 threads ≥ 1.8× 1 thread", f"{t1 / t2:.2f}×{machine}", t1 / t2 >= 1.8, f"{t1 / t2:.2f}× < 1.8×")
+if starts_on and starts_off:
+    over = starts_on / starts_off - 1
+    target("per-record starts (begin-record) ≤ 5 % over a pooled budget",
+           f"{over * 100:+.1f} % ({(starts_on - starts_off) / 1000:.0f} ns/record)", over <= 0.05,
+           f"{over * 100:.1f} % over")
+for n, ns in py.items():
+    if ns and py_native:
+        ratio = ns / n / py_native
+        target(f"Python text_stats ≤ 3× native CPython (chunks of {n})",
+               f"{ratio:.2f}× ({fmt(ns / n)} vs {fmt(py_native)}/record)", ratio <= 3,
+               f"{ratio / 3:.2f}× the target")
 if t1 and extism:
     ours = t1 / 2048
     theirs = extism / 100
