@@ -63,6 +63,13 @@ starts_on = row("per_record_starts/announced/1000", 1000)
 starts_off = row("per_record_starts/pooled/1000", 1000)
 py = {n: row(f"python_text_stats/component/{n}", n) for n in (16, 256)}
 py_native = row("python_text_stats/native_cpython", 1)
+e2e1 = row("end_to_end/host_run/jobs_1", 40000)
+e2e2 = row("end_to_end/host_run/jobs_2", 40000)
+e2e_native = row("end_to_end/native", 40000)
+embed_seq = row("end_to_end/embed/sequential", 40000)
+embed_two = row("end_to_end/embed/concurrent_2", 40000)
+cpu1 = row("calibration/cpu_1")
+cpu2 = row("calibration/cpu_2")
 extism = row("peer/extism/100", 100)
 extism_fuel = row("peer/extism_fuel/100", 100)
 
@@ -120,6 +127,23 @@ for n, ns in py.items():
         target(f"Python text_stats ≤ 3× native CPython (chunks of {n})",
                f"{ratio:.2f}× ({fmt(ns / n)} vs {fmt(py_native)}/record)", ratio <= 3,
                f"{ratio / 3:.2f}× the target")
+machine = cpu1 / cpu2 if cpu1 and cpu2 else None
+if machine:
+    print(f"| (the machine: 2 CPU-bound threads give {machine:.2f}× 1 in this run) | — | — |")
+if e2e1 and e2e2 and machine:
+    gain = e2e1 / e2e2
+    target("host run --jobs 2 vs 1 ≥ 0.9 × the machine's figure",
+           f"{gain:.2f}× of {machine:.2f}×", gain >= 0.9 * machine, f"{gain / machine:.2f} of it")
+if e2e1 and e2e_native:
+    target("host run (1 job) ≤ 1.3× the native program", f"{e2e1 / e2e_native:.2f}×",
+           e2e1 / e2e_native <= 1.3, f"{e2e1 / e2e_native / 1.3:.2f}× the target")
+if embed_seq and e2e1:
+    target("embedding, 4 batches one at a time ≤ 1.1× host run", f"{embed_seq / e2e1:.2f}×",
+           embed_seq / e2e1 <= 1.1, f"{embed_seq / e2e1 / 1.1:.2f}× the target")
+if embed_seq and embed_two and machine:
+    gain = embed_seq / embed_two
+    target("embedding, 2 batches at once vs 1 ≥ 0.9 × the machine's figure",
+           f"{gain:.2f}× of {machine:.2f}×", gain >= 0.9 * machine, f"{gain / machine:.2f} of it")
 if t1 and extism:
     ours = t1 / 2048
     theirs = extism / 100
