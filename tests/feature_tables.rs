@@ -429,6 +429,73 @@ fn an_additive_release_grows_the_table_and_a_destructive_contract_is_refused() {
 }
 
 #[test]
+fn a_hook_set_writes_its_tables_through_one_transaction() {
+    // Enough records that each hook's sink sends several COPYs, interleaved on the one
+    // connection.
+    const RECORDS: usize = 25_000;
+    let url = fresh_database();
+    let temp = tempfile::tempdir().unwrap();
+    let input = temp.path().join("in.jsonl");
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..RECORDS {
+            writeln!(
+                file,
+                "{{\"id\":\"r{i}\",\"metadata\":{{\"n\":{i},\"text\":\"a b c\"}}}}"
+            )
+            .unwrap();
+        }
+    }
+    let all_types = as_file(&guest("all_types"), temp.path(), "all_types");
+    let evolve = as_file(&guest("evolve_base"), temp.path(), "evolve");
+    let out = temp.path().join("out");
+    let stdout = ok(host(
+        Some(&url),
+        &temp.path().join("root"),
+        &[
+            "run",
+            all_types.to_str().unwrap(),
+            evolve.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--sink",
+            &url,
+            "--sink-schema",
+            "features_of_tests",
+        ],
+    )
+    .output()
+    .unwrap());
+    assert!(stdout.contains("25000 passed every hook"), "{stdout}");
+    for (hook, table) in [("all_types", "all_types"), ("evolve", "evolve")] {
+        let record = run_json(&out.join(hook));
+        assert_eq!(record["features_table"]["schema"], "features_of_tests");
+        assert_eq!(record["features_table"]["rows"], RECORDS as u64);
+        assert!(!out.join(hook).join("features.jsonl").exists());
+        let run_id = record["run_id"].as_str().unwrap();
+        assert_eq!(
+            scalar(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM features_of_tests.{table} f
+                     JOIN runs r ON r.run_uuid = f.run_id
+                     WHERE r.run_id = '{run_id}' AND r.status = 'succeeded'"
+                )
+            ),
+            RECORDS as i64
+        );
+    }
+    assert_eq!(scalar(&url, "SELECT count(*) FROM runs"), 2);
+    assert_eq!(
+        scalar(&url, "SELECT sum(length) FROM features_of_tests.evolve"),
+        5 * RECORDS as i64
+    );
+}
+
+#[test]
 fn the_foreign_key_refuses_a_row_whose_run_is_not_recorded() {
     let url = fresh_database();
     let temp = tempfile::tempdir().unwrap();
