@@ -893,3 +893,51 @@ fn wait_with_peak_rss(pid: u32) -> (bool, u64) {
     // Linux reports ru_maxrss in KiB.
     (succeeded, usage.ru_maxrss as u64 * 1024)
 }
+
+#[test]
+fn the_embedding_api_refuses_feature_tables_without_a_postgresql_registry() {
+    use hookhost::embed::{Batch, BatchOptions, EmbedConfig, Hookhost, Record};
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("root");
+    ok(host(
+        None,
+        &root,
+        &[
+            "publish",
+            guest("all_types").to_str().unwrap(),
+            "--name",
+            "all_types",
+        ],
+    )
+    .output()
+    .unwrap());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let error = runtime.block_on(async {
+        let hookhost = Hookhost::open(&root, EmbedConfig::default()).await.unwrap();
+        let snapshot = hookhost.snapshot(&["all_types"]).await.unwrap();
+        let batch = Batch::from_records([Record::new("a", json!({}))]);
+        let options = BatchOptions::default().with_feature_tables("hookhost_features");
+        hookhost.begin(&snapshot, batch, options).await.unwrap_err()
+    });
+    assert!(
+        matches!(error, hookhost::Error::FeatureTables { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(
+        message.contains("the registry is SQLite") && message.contains("foreign key"),
+        "{message}"
+    );
+    assert_eq!(
+        hookhost::registry::Registry::open(&root)
+            .unwrap()
+            .runs(None, 10)
+            .unwrap()
+            .len(),
+        0
+    );
+}
