@@ -72,6 +72,10 @@ cpu1 = row("calibration/cpu_1")
 cpu2 = row("calibration/cpu_2")
 extism = row("peer/extism/100", 100)
 extism_fuel = row("peer/extism_fuel/100", 100)
+# feature_tables.rs writes this many rows per iteration.
+TABLE_ROWS = 20_000
+copy = row("feature_tables/copy", TABLE_ROWS, "per row")
+insert = row("feature_tables/insert_per_row", TABLE_ROWS, "per row")
 
 print("| benchmark | median | per record | note |")
 print("|---|---|---|---|")
@@ -152,3 +156,7 @@ if t1 and extism:
            theirs / ours >= 5, f"{theirs / ours:.2f}× < 5×")
     if extism_fuel:
         print(f"| (vs Extism with fuel metering) | {extism_fuel / 100 / ours:.2f}× | — |")
+if copy and insert:
+    target("COPY ≥ 10× one INSERT per row (rows/s into PostgreSQL)",
+           f"{insert / copy:.1f}× ({TABLE_ROWS / copy * 1e9:,.0f} against {TABLE_ROWS / insert * 1e9:,.0f} rows/s)",
+           insert / copy >= 10, f"{insert / copy:.1f}× < 10×")

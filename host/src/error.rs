@@ -249,6 +249,31 @@ pub enum Error {
         /// The hook named twice.
         name: String,
     },
+    /// Feature tables were asked for where they cannot be: with a registry that is not
+    /// PostgreSQL, in a database that is not the registry's own, or under a name PostgreSQL
+    /// cannot take. Refused before anything runs.
+    #[error("feature tables {tables}: {reason}")]
+    FeatureTables {
+        /// Where they were asked for: the registry, the database or the schema.
+        tables: String,
+        /// Why they cannot be there.
+        reason: String,
+    },
+    /// A hook's contract does not fit its feature table (classified by the one classifier
+    /// against the table's contract): refused before anything runs.
+    #[error(
+        "feature table {table} cannot take the rows of hook `{hook}` (nothing ran); refused \
+         because:\n{}",
+        changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n")
+    )]
+    TableContractChanged {
+        /// The table, `schema.name`.
+        table: String,
+        /// The hook whose rows were to go in.
+        hook: String,
+        /// Every breaking change from the table's contract to the hook's.
+        changes: Vec<ContractChange>,
+    },
 }
 
 impl Error {

@@ -39,7 +39,8 @@
 //!   [`BatchRequest`](exec::BatchRequest) on a fixed set of workers and settles in input order.
 //! - [`registry`] — the registry's rules (names, releases, live pointers, runs, batch keys)
 //!   over a [`Store`](registry::store::Store) (SQLite on one machine, PostgreSQL for a fleet)
-//!   and a blob store.
+//!   and a blob store; and, in a PostgreSQL registry's database, the feature tables whose rows
+//!   commit with their runs ([`registry::tables`]).
 //! - [`run`] — one hook over one JSONL file into a run directory: [`run::run_to_dir`].
 //! - [`hookset`] — what `host run HOOK…` asks for (names, files, configs, overrides), resolved
 //!   into plans.

@@ -324,3 +324,18 @@ pub fn scalar(url: &str, sql: &str) -> i64 {
 pub fn private_server() -> TestServer {
     start_cluster()
 }
+
+/// Runs `sql` (one or more statements, one transaction per statement unless it says
+/// otherwise) on the database at `url`; the server's message when it refuses.
+pub fn try_execute(url: &str, sql: &str) -> Result<(), String> {
+    let sql = sql.to_owned();
+    with_client(url, move |client| async move {
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| match e.as_db_error() {
+                Some(db) => format!("{}: {}", db.code().code(), db.message()),
+                None => e.to_string(),
+            })
+    })
+}

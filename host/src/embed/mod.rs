@@ -93,6 +93,7 @@ pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
 use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation};
 use crate::runner::DEFAULT_MAX_LOG_BYTES;
+use crate::sink::Features;
 
 /// How [`Hookhost::open`] sets up.
 #[derive(Debug, Clone)]
@@ -491,7 +492,17 @@ impl Hookhost {
         let files = options.files.clone();
         let runtime = tokio::runtime::Handle::current();
         let cancelled = shared.cancelled.clone();
+        let tables = match &options.feature_tables {
+            Some(schema) => Some((
+                self.inner.registry.clone().ok_or(Error::NoRegistry)?,
+                schema.clone(),
+            )),
+            None => None,
+        };
         blocking(move || {
+            if let Some((registry, schema)) = tables {
+                request.features = Features::Tables(registry.feature_tables(&schema)?);
+            }
             let source = batch.open(files.as_deref(), runtime, cancelled)?;
             let execution = Execution::prepare(request)?;
             Ok(Prepared { execution, source })
@@ -603,6 +614,12 @@ pub struct BatchOptions {
     /// Chunks run at once (worker threads); the outputs are the same for any value. By
     /// default `None`: the host's [`max_sandboxes`](Hookhost::max_sandboxes).
     pub jobs: Option<usize>,
+    /// Feature rows into PostgreSQL tables in this schema of the registry's own database (one
+    /// table per hook, each row's `run_id` a foreign key to its run), committed with the run
+    /// records, instead of `features.jsonl` or memory: see
+    /// [`Registry::feature_tables`]. Rejections, errors and logs still go to `out` or memory.
+    /// Needs a PostgreSQL registry; refused before anything runs otherwise. By default `None`.
+    pub feature_tables: Option<String>,
 }
 
 impl Default for BatchOptions {
@@ -614,6 +631,7 @@ impl Default for BatchOptions {
             chunk_size: None,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             jobs: None,
+            feature_tables: None,
         }
     }
 }
@@ -646,6 +664,20 @@ impl BatchOptions {
     /// Sets the chunks run at once.
     pub fn with_jobs(mut self, jobs: usize) -> Self {
         self.jobs = Some(jobs);
+        self
+    }
+
+    /// Writes feature rows into the registry's feature tables in `schema` (e.g.
+    /// [`DEFAULT_FEATURE_SCHEMA`](crate::registry::DEFAULT_FEATURE_SCHEMA)).
+    ///
+    /// ```
+    /// use hookhost::embed::BatchOptions;
+    /// use hookhost::registry::DEFAULT_FEATURE_SCHEMA;
+    /// let options = BatchOptions::default().with_feature_tables(DEFAULT_FEATURE_SCHEMA);
+    /// assert_eq!(options.feature_tables.as_deref(), Some("hookhost_features"));
+    /// ```
+    pub fn with_feature_tables(mut self, schema: impl Into<String>) -> Self {
+        self.feature_tables = Some(schema.into());
         self
     }
 }

@@ -64,6 +64,7 @@ mod blobs;
 pub mod postgres;
 mod sqlite;
 pub mod store;
+pub mod tables;
 
 use std::path::{Path, PathBuf};
 
@@ -74,6 +75,7 @@ pub use self::postgres::{CachedBlobStore, PgBlobStore, PostgresStore};
 pub use self::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
 pub use self::store::{BatchClaim, Claimed};
 use self::store::{ReadTx, Store, StoredHook, WriteTx};
+pub use self::tables::{DEFAULT_FEATURE_SCHEMA, PgFeatureTables};
 use crate::component::{HookComponent, Host};
 use crate::config::canonical_config;
 use crate::contract::Contract;
@@ -417,6 +419,38 @@ impl Registry {
             Some(claims) => claims.release(claim),
             None => Ok(()),
         }
+    }
+
+    /// Feature tables in schema `schema` (by default [`DEFAULT_FEATURE_SCHEMA`]) of this
+    /// registry's own database, for [`Features::Tables`](crate::sink::Features::Tables): one
+    /// table per hook, each row's `run_id` a foreign key to its run, rows and runs committed
+    /// together (see [`tables`]). Refused ([`Error::FeatureTables`]) for a registry that is
+    /// not PostgreSQL, and for a schema name PostgreSQL would not keep whole.
+    ///
+    /// ```no_run
+    /// use hookhost::registry::{DEFAULT_FEATURE_SCHEMA, Registry};
+    /// use hookhost::sink::Features;
+    ///
+    /// let registry = Registry::connect("postgres://worker@db.internal/hookhost", ".hookhost")?;
+    /// let features = Features::Tables(registry.feature_tables(DEFAULT_FEATURE_SCHEMA)?);
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn feature_tables(
+        &self,
+        schema: &str,
+    ) -> Result<std::sync::Arc<dyn crate::sink::FeatureTables>, Error> {
+        self.store.feature_tables(schema, None)
+    }
+
+    /// [`Registry::feature_tables`] in the database `url` names, which must be this registry's
+    /// own: it is connected to and asked who it is (its database name and the registry id its
+    /// migration drew), and anything else is refused naming both.
+    pub fn feature_tables_at(
+        &self,
+        url: &str,
+        schema: &str,
+    ) -> Result<std::sync::Arc<dyn crate::sink::FeatureTables>, Error> {
+        self.store.feature_tables(schema, Some(url))
     }
 
     /// The store's description: the database file, or `postgres://user@host/db`.
@@ -773,41 +807,13 @@ impl Registry {
     /// A run id already recorded fails the whole batch.
     pub fn record_batch(&self, batch: NewBatch<'_>) -> Result<BatchRecorded, Error> {
         let mut tx = self.store.write()?;
-        if let Some(key) = batch.idempotency_key {
-            tx.lock_batch_key(key, batch.snapshot_digest)?;
-            if let Some(existing) = tx.batch_by_key(key, batch.snapshot_digest)? {
-                tracing::info!(batch_id = batch.batch_id, existing = %existing.batch_id,
-                    "batch key already recorded; nothing recorded");
-                return Ok(BatchRecorded::Existing(existing));
-            }
+        let recorded = record_batch_in(&mut *tx, &batch)?;
+        // An existing batch: nothing was written, and the transaction is dropped (rolled back).
+        if recorded == BatchRecorded::Recorded {
+            tx.commit()?;
+            log_batch_recorded(&batch);
         }
-        // One time for the whole batch: its runs and its row are recorded by one commit.
-        let now = now_rfc3339();
-        for run in batch.runs {
-            tx.insert_run(run, &now)?;
-        }
-        if let Some(key) = batch.idempotency_key {
-            tx.insert_batch(&StoredBatch {
-                batch_id: batch.batch_id.to_owned(),
-                idempotency_key: key.to_owned(),
-                snapshot_digest: batch.snapshot_digest.to_owned(),
-                run_ids: batch
-                    .runs
-                    .iter()
-                    .map(|run| run.record.run_id.clone())
-                    .collect(),
-                summary: batch.summary.clone(),
-                recorded_at: now,
-            })?;
-        }
-        tx.commit()?;
-        tracing::info!(
-            batch_id = batch.batch_id,
-            runs = batch.runs.len(),
-            keyed = batch.idempotency_key.is_some(),
-            "batch recorded"
-        );
-        Ok(BatchRecorded::Recorded)
+        Ok(recorded)
     }
 
     /// The batch recorded with idempotency key `key` for the snapshot `snapshot_digest`, if
@@ -921,10 +927,65 @@ fn with_live(mut release: Release, live_version: u32) -> Release {
     release
 }
 
+/// The registry's rule for one run, inside `tx` (which the caller commits): appended, whatever
+/// its status; a run id already recorded is refused. [`Recorder::record_run`] runs it in a
+/// transaction of its own, a feature-table batch in the one its rows went into.
+pub(crate) fn record_run_in(tx: &mut dyn WriteTx, run: &RunEntry<'_>) -> Result<(), Error> {
+    tx.insert_run(run, &now_rfc3339())
+}
+
+/// The registry's rules for a batch ([`Registry::record_batch`]), inside `tx`, which the
+/// caller commits when this returns [`BatchRecorded::Recorded`] and drops (rolling back)
+/// otherwise. [`Registry::record_batch`] runs it in a transaction of its own, a feature-table
+/// batch in the one its rows went into, so a key already recorded leaves none of its rows.
+pub(crate) fn record_batch_in(
+    tx: &mut dyn WriteTx,
+    batch: &NewBatch<'_>,
+) -> Result<BatchRecorded, Error> {
+    if let Some(key) = batch.idempotency_key {
+        tx.lock_batch_key(key, batch.snapshot_digest)?;
+        if let Some(existing) = tx.batch_by_key(key, batch.snapshot_digest)? {
+            tracing::info!(batch_id = batch.batch_id, existing = %existing.batch_id,
+                "batch key already recorded; nothing recorded");
+            return Ok(BatchRecorded::Existing(existing));
+        }
+    }
+    // One time for the whole batch: its runs and its row are recorded by one commit.
+    let now = now_rfc3339();
+    for run in batch.runs {
+        tx.insert_run(run, &now)?;
+    }
+    if let Some(key) = batch.idempotency_key {
+        tx.insert_batch(&StoredBatch {
+            batch_id: batch.batch_id.to_owned(),
+            idempotency_key: key.to_owned(),
+            snapshot_digest: batch.snapshot_digest.to_owned(),
+            run_ids: batch
+                .runs
+                .iter()
+                .map(|run| run.record.run_id.clone())
+                .collect(),
+            summary: batch.summary.clone(),
+            recorded_at: now,
+        })?;
+    }
+    Ok(BatchRecorded::Recorded)
+}
+
+/// Says that `batch` was recorded (after its commit).
+pub(crate) fn log_batch_recorded(batch: &NewBatch<'_>) {
+    tracing::info!(
+        batch_id = batch.batch_id,
+        runs = batch.runs.len(),
+        keyed = batch.idempotency_key.is_some(),
+        "batch recorded"
+    );
+}
+
 impl Recorder for Registry {
     fn record_run(&self, run: RunEntry<'_>) -> Result<(), Error> {
         let mut tx = self.store.write()?;
-        tx.insert_run(&run, &now_rfc3339())?;
+        record_run_in(&mut *tx, &run)?;
         tx.commit()
     }
 

@@ -177,6 +177,31 @@ CREATE TABLE claims (
     PRIMARY KEY (idempotency_key, snapshot_digest)
 );
 "#,
+    r#"
+-- Feature tables (issue 14). Their rows' `run_id uuid` references a run: `run_uuid` is the
+-- run id as a uuid (every run id hookhost makes is a UUIDv7; another id has none), unique so
+-- that a foreign key can point at it.
+ALTER TABLE runs ADD COLUMN run_uuid UUID GENERATED ALWAYS AS (
+    CASE WHEN run_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+         THEN run_id::uuid END
+) STORED;
+ALTER TABLE runs ADD CONSTRAINT runs_run_uuid_unique UNIQUE (run_uuid);
+
+-- Each feature table's contract: what its columns were made from, grown by additive
+-- releases, and what a hook's contract is classified against before its rows may go in.
+CREATE TABLE feature_tables (
+    schema_name TEXT NOT NULL,
+    table_name  TEXT NOT NULL,
+    contract    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    PRIMARY KEY (schema_name, table_name)
+);
+
+-- This registry's identity: a client handed a database URL asks it, to know whether that
+-- database is this registry's own (URLs that differ can name one database).
+ALTER TABLE hookhost_schema ADD COLUMN registry_id UUID NOT NULL DEFAULT gen_random_uuid();
+"#,
 ];
 
 /// The channel a released claim is announced on (`NOTIFY`), waking the workers waiting for
@@ -189,7 +214,7 @@ pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// A backend failure as the source of [`Error::Store`]: the server's own message (severity,
 /// text, detail) when it sent one, else what the client saw.
 #[derive(Debug)]
-struct PgError(String);
+pub(super) struct PgError(pub(super) String);
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -223,7 +248,7 @@ impl From<&tokio_postgres::Error> for PgError {
     }
 }
 
-fn pg_error(
+pub(super) fn pg_error(
     describe: &str,
     operation: impl std::fmt::Display,
     source: impl Into<PgError>,
@@ -378,7 +403,7 @@ impl PgPool {
         &self.describe
     }
 
-    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime
             .as_ref()
             .expect("the runtime lives as long as the pool")
@@ -517,21 +542,8 @@ impl PostgresStore {
         &self.pool
     }
 
-    fn begin(&self, begin: &'static str) -> Result<PgTx<'_>, Error> {
-        let client = self.pool.get("beginning a transaction")?;
-        self.pool
-            .block_on(client.batch_execute(begin))
-            .map_err(|e| {
-                pg_error(
-                    &self.pool.describe,
-                    format_args!("beginning a transaction ({begin})"),
-                    e,
-                )
-            })?;
-        Ok(PgTx {
-            pool: &self.pool,
-            client: Some(client),
-        })
+    fn begin(&self, begin: &'static str) -> Result<PgTx, Error> {
+        PgTx::begin(&self.pool, begin)
     }
 
     /// Runs `statement` on a connection of its own, outside any registry transaction: for
@@ -545,13 +557,24 @@ impl PostgresStore {
     }
 }
 
-/// A transaction on one pooled connection; rolled back when dropped uncommitted.
-struct PgTx<'a> {
-    pool: &'a PgPool,
+/// A transaction on one pooled connection; rolled back when dropped uncommitted. It owns its
+/// connection and a handle on the pool, so a feature-table batch can hold one for the whole
+/// batch ([`tables`](super::tables)).
+pub(super) struct PgTx {
+    pool: std::sync::Arc<PgPool>,
     client: Option<Object>,
 }
 
-impl Drop for PgTx<'_> {
+impl std::fmt::Debug for PgTx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTx")
+            .field("registry", &self.pool.describe)
+            .field("open", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl Drop for PgTx {
     fn drop(&mut self) {
         let Some(client) = self.client.take() else {
             return;
@@ -567,14 +590,39 @@ impl Drop for PgTx<'_> {
 
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
-impl PgTx<'_> {
-    fn client(&self) -> &Object {
+impl PgTx {
+    /// Takes a pooled connection and sends `begin` on it.
+    pub(super) fn begin(pool: &std::sync::Arc<PgPool>, begin: &str) -> Result<PgTx, Error> {
+        let client = pool.get("beginning a transaction")?;
+        pool.block_on(client.batch_execute(begin)).map_err(|e| {
+            pg_error(
+                &pool.describe,
+                format_args!("beginning a transaction ({begin})"),
+                e,
+            )
+        })?;
+        Ok(PgTx {
+            pool: pool.clone(),
+            client: Some(client),
+        })
+    }
+
+    /// The pool this transaction's connection came from.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub(super) fn client(&self) -> &Object {
         self.client
             .as_ref()
             .expect("a live transaction has its connection")
     }
 
-    fn error(&self, operation: impl std::fmt::Display, source: tokio_postgres::Error) -> Error {
+    pub(super) fn error(
+        &self,
+        operation: impl std::fmt::Display,
+        source: tokio_postgres::Error,
+    ) -> Error {
         pg_error(&self.pool.describe, operation, source)
     }
 
@@ -586,7 +634,7 @@ impl PgTx<'_> {
         })
     }
 
-    fn query_opt(
+    pub(super) fn query_opt(
         &self,
         sql: &str,
         params: Params<'_>,
@@ -598,7 +646,11 @@ impl PgTx<'_> {
         })
     }
 
-    fn execute(&self, sql: &str, params: Params<'_>) -> Result<(), tokio_postgres::Error> {
+    pub(super) fn execute(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<(), tokio_postgres::Error> {
         let client = self.client();
         self.pool.block_on(async {
             let statement = client.prepare_cached(sql).await?;
@@ -606,7 +658,7 @@ impl PgTx<'_> {
         })
     }
 
-    fn advisory_lock(&self, what: &str) -> Result<(), tokio_postgres::Error> {
+    pub(super) fn advisory_lock(&self, what: &str) -> Result<(), tokio_postgres::Error> {
         self.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
             &[&what],
@@ -661,7 +713,7 @@ const RELEASE_SELECT: &str = "SELECT hook, version, digest, size, contract, cont
 
 const RUN_SELECT: &str = "SELECT record, config, out_dir, recorded_at FROM runs";
 
-impl PgTx<'_> {
+impl PgTx {
     /// Runs a query and maps each row, naming `operation` on failure.
     fn rows<T>(
         &self,
@@ -694,7 +746,7 @@ impl PgTx<'_> {
     }
 }
 
-impl ReadTx for PgTx<'_> {
+impl ReadTx for PgTx {
     fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
         self.row(
             format_args!("reading hook `{name}`"),
@@ -850,7 +902,7 @@ fn contract_json(contract: &Contract) -> String {
     serde_json::to_string(contract).expect("contracts serialize")
 }
 
-impl WriteTx for PgTx<'_> {
+impl WriteTx for PgTx {
     fn lock_hook(&mut self, name: &str) -> Result<(), Error> {
         self.advisory_lock(&format!("hook {name}"))
             .map_err(|e| self.error(format_args!("locking hook `{name}`"), e))
@@ -1035,6 +1087,100 @@ impl Store for PostgresStore {
 
     fn claims(&self) -> Option<&dyn ClaimStore> {
         Some(self)
+    }
+
+    fn feature_tables(
+        &self,
+        schema: &str,
+        url: Option<&str>,
+    ) -> Result<std::sync::Arc<dyn crate::sink::FeatureTables>, Error> {
+        if let Some(url) = url {
+            self.check_same_database(url)?;
+        }
+        Ok(std::sync::Arc::new(super::tables::PgFeatureTables::new(
+            self.pool.clone(),
+            schema,
+        )?))
+    }
+}
+
+/// What tells one registry database from another: its name on its server and the registry id
+/// its migration drew (`None`: no hookhost registry there).
+#[derive(Debug, PartialEq, Eq)]
+struct DatabaseIdentity {
+    database: String,
+    registry_id: Option<String>,
+}
+
+async fn database_identity(
+    client: &tokio_postgres::Client,
+) -> Result<DatabaseIdentity, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT current_database()::text, to_regclass('hookhost_schema') IS NOT NULL",
+            &[],
+        )
+        .await?;
+    let database: String = row.get(0);
+    let registry_id = match row.get::<_, bool>(1) {
+        // A registry too old to have an id is not this one (this one is migrated).
+        true => client
+            .query_opt("SELECT registry_id::text FROM hookhost_schema", &[])
+            .await
+            .ok()
+            .flatten()
+            .map(|row| row.get(0)),
+        false => None,
+    };
+    Ok(DatabaseIdentity {
+        database,
+        registry_id,
+    })
+}
+
+impl PostgresStore {
+    /// Connects to `url` and checks that it is this registry's own database: the same
+    /// database name and the same registry id, asked of the server (two URLs that differ can
+    /// name one database, and two that look alike can name two).
+    fn check_same_database(&self, url: &str) -> Result<(), Error> {
+        let (config, theirs_describe) = parse_url(url)?;
+        let ours_describe = self.pool.describe.clone();
+        let ours = {
+            let client = self.pool.get("reading the registry's identity")?;
+            self.pool
+                .block_on(database_identity(&client))
+                .map_err(|e| pg_error(&ours_describe, "reading the registry's identity", e))?
+        };
+        let theirs = self
+            .pool
+            .block_on(async {
+                let (client, connection) = config.connect(NoTls).await?;
+                let driving = tokio::spawn(connection);
+                let identity = database_identity(&client).await;
+                drop(client);
+                let _ = driving.await;
+                identity
+            })
+            .map_err(|e| pg_error(&theirs_describe, "connecting for feature tables", e))?;
+        if theirs == ours {
+            return Ok(());
+        }
+        let what = match &theirs.registry_id {
+            None => format!("database `{}` holds no hookhost registry", theirs.database),
+            Some(_) => format!(
+                "database `{}` holds another hookhost registry",
+                theirs.database
+            ),
+        };
+        Err(Error::FeatureTables {
+            tables: theirs_describe,
+            reason: format!(
+                "it is not the registry's own database ({ours_describe}, database `{}`): {what}; \
+                 feature tables live in the registry's database, since each row's run_id is a \
+                 foreign key to the registry's runs",
+                ours.database
+            ),
+        })
     }
 }
 

@@ -255,6 +255,23 @@ impl Store for SqliteStore {
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error> {
         Ok(Box::new(self.begin("BEGIN IMMEDIATE")?))
     }
+
+    fn feature_tables(
+        &self,
+        schema: &str,
+        _url: Option<&str>,
+    ) -> Result<std::sync::Arc<dyn crate::sink::FeatureTables>, Error> {
+        Err(Error::FeatureTables {
+            tables: format!("in schema {schema}"),
+            reason: format!(
+                "the registry is SQLite ({}); feature tables live in the registry's own \
+                 PostgreSQL database, since each row's run_id is a foreign key to the \
+                 registry's runs: open a PostgreSQL registry (--registry postgres://… or \
+                 HOOKHOST_REGISTRY) and give --sink its URL",
+                self.describe
+            ),
+        })
+    }
 }
 
 /// [`Error::Store`] for a SQLite failure.

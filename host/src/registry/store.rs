@@ -47,9 +47,12 @@
 //! no half-done transaction is ever reused. The store is `Send + Sync`; a transaction is used by
 //! one thread at a time and need not be `Send`.
 
+use std::sync::Arc;
+
 use crate::contract::Contract;
 use crate::error::Error;
 use crate::provenance::{RunEntry, StoredBatch};
+use crate::sink::FeatureTables;
 
 use super::{HookSummary, LiveMove, Release, StoredRun};
 
@@ -72,6 +75,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// recording one batch per key.
     fn claims(&self) -> Option<&dyn ClaimStore> {
         None
+    }
+
+    /// Feature tables in schema `schema` of this store's own database
+    /// ([`Registry::feature_tables`](super::Registry::feature_tables)); when `url` is given,
+    /// only if it names that same database. By default refused: the tables' rows reference
+    /// the registry's runs, so they need a store that is a PostgreSQL database.
+    fn feature_tables(
+        &self,
+        schema: &str,
+        url: Option<&str>,
+    ) -> Result<Arc<dyn FeatureTables>, Error> {
+        let _ = url;
+        Err(Error::FeatureTables {
+            tables: format!("in schema {schema}"),
+            reason: format!(
+                "the registry {} is not a PostgreSQL database; feature tables live in the \
+                 registry's own PostgreSQL database, since each row's run_id is a foreign key \
+                 to the registry's runs",
+                self.describe()
+            ),
+        })
     }
 }
 

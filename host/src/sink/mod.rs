@@ -5,7 +5,8 @@
 //! - [`jsonl`] — `features.jsonl` in the run directory (the default);
 //! - Parquet — `features.parquet` in the run directory, typed from the contract;
 //! - feature tables — one PostgreSQL table per hook in the registry's own database, each row's
-//!   `run_id` a foreign key to its run ([`FeatureTables`], implemented by the registry).
+//!   `run_id` a foreign key to its run ([`FeatureTables`], implemented by the registry:
+//!   [`registry::tables`](crate::registry::tables)).
 //!
 //! A [`Lane`](crate::exec) holds one sink per run and hands it each passed record's rows in
 //! input order; rejections, errors and logs keep going to the run directory (or memory)

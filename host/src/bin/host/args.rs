@@ -59,6 +59,12 @@ and OUT receives OUT/<hook>/ (the files above, one run each), OUT/passed.jsonl (
 passed every hook, in input order) and OUT/batch.json. A component file's hook name is its file
 name without `.wasm`. Limit flags apply to every hook; --config takes NAME=JSON per hook.
 
+With --sink URL (the registry's own PostgreSQL database), feature rows go into the table
+SCHEMA.<hook> (--sink-schema, by default hookhost_features) instead of features.jsonl, typed
+from the contract, each row's run_id a foreign key to its run; the rows and the run records
+commit together. run.json names the table in features_table. Rejections, errors and logs still
+go to OUT.
+
 Examples:
   host run text_stats --input batch.jsonl --out out/
   host run text_stats@2 --input batch.jsonl --out out/ --timeout 30s
@@ -66,7 +72,9 @@ Examples:
   host run require_fields.wasm --input batch.jsonl --config '{\"required\": [\"title\"]}' --out out/
   host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/
   host run text_stats require_fields.wasm --input batch.jsonl \\
-      --config 'require_fields={\"required\": [\"title\"]}' --out out/";
+      --config 'require_fields={\"required\": [\"title\"]}' --out out/
+  host --registry postgres://worker@db/hookhost run text_stats --input batch.jsonl --out out/ \\
+      --sink postgres://worker@db/hookhost";
 
 const PUBLISH_AFTER_HELP: &str = "\
 The component is checked first: it must be a component implementing wit/hook.wit, with a
@@ -227,6 +235,14 @@ pub struct RunArgs {
     /// default the number of cores. With several hooks, every hook runs over every chunk.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_chunk_size)]
     pub jobs: Option<usize>,
+    /// Write feature rows into PostgreSQL tables, one per hook, instead of features.jsonl:
+    /// URL must name the registry's own database (--registry), where each row's run_id
+    /// references its run and rows commit with their run records.
+    #[arg(long, value_name = "URL")]
+    pub sink: Option<String>,
+    /// The schema of the feature tables. By default hookhost_features.
+    #[arg(long, value_name = "NAME", requires = "sink")]
+    pub sink_schema: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +396,17 @@ pub struct RunConfig {
     pub jobs: usize,
     /// The host-wide ceilings (the memory ceiling as given).
     pub ceilings: Ceilings,
+    /// Feature tables instead of features.jsonl: the database URL and the schema.
+    pub sink: Option<SinkConfig>,
+}
+
+/// Where `--sink` sends feature rows.
+#[derive(Debug)]
+pub struct SinkConfig {
+    /// The registry's own database, as given.
+    pub url: String,
+    /// The tables' schema.
+    pub schema: String,
 }
 
 /// Flags that cannot make a run.
@@ -437,6 +464,12 @@ impl RunArgs {
             chunk_size: self.chunk_size,
             jobs: self.jobs.unwrap_or_else(hookhost::exec::default_jobs),
             ceilings,
+            sink: self.sink.map(|url| SinkConfig {
+                url,
+                schema: self
+                    .sink_schema
+                    .unwrap_or_else(|| hookhost::registry::DEFAULT_FEATURE_SCHEMA.to_owned()),
+            }),
         })
     }
 }
@@ -474,7 +507,7 @@ pub struct BuildArgs {
     /// The project's directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Where the component goes. By default DIR/<dir name>.wasm.
+    /// Where the component goes. By default `DIR/<dir name>.wasm`.
     #[arg(long, short, value_name = "FILE.wasm")]
     pub out: Option<PathBuf>,
     /// The virtual environment with componentize-py for Python projects; created when it has

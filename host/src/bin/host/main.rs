@@ -24,6 +24,7 @@ use hookhost::provenance::{RunRecord, RunStatus};
 use hookhost::registry::{PublishRequest, Registry, RegistryLocation};
 use hookhost::replay::{ReplayRequest, replay};
 use hookhost::scaffold;
+use hookhost::sink::Features;
 use hookhost::{Host, HostConfig};
 
 use crate::args::{
@@ -95,8 +96,15 @@ fn run(root: &Place, args: RunArgs) -> Result<ExitCode> {
         1 => Layout::Run(config.out.clone()),
         _ => Layout::Batch(config.out.clone()),
     };
+    // Checked before the input is opened: a sink that cannot be is refused before anything
+    // runs.
+    let features = match &config.sink {
+        Some(sink) => Features::Tables(registry.feature_tables_at(&sink.url, &sink.schema)?),
+        None => Features::Jsonl,
+    };
     let mut source = config.input.open(config.files.as_deref())?;
     let mut request = BatchRequest::new(plans, layout);
+    request.features = features;
     request.chunk_size = config.chunk_size;
     request.jobs = config.jobs;
     request.recorder = Some(registry);
@@ -153,10 +161,13 @@ fn report_set(result: &BatchResult) -> Result<ExitCode> {
 
 fn report(record: &RunRecord) -> Result<ExitCode> {
     let c = record.records;
-    let rows = record
-        .outputs
-        .get("features.jsonl")
-        .map_or(0, |output| output.rows);
+    let rows = match &record.features_table {
+        Some(table) => table.rows,
+        None => record
+            .outputs
+            .get("features.jsonl")
+            .map_or(0, |output| output.rows),
+    };
     println!(
         "run {}: {}: {} records: {} passed ({rows} feature rows), {} rejected, {} errored",
         record.run_id,
@@ -168,6 +179,9 @@ fn report(record: &RunRecord) -> Result<ExitCode> {
     );
     if let (Some(name), Some(version)) = (&record.hook.name, record.hook.version) {
         println!("hook {name} v{version} {}", record.hook.digest);
+    }
+    if let Some(table) = &record.features_table {
+        println!("feature rows in table {}.{}", table.schema, table.table);
     }
     if record.oom_retries > 0 {
         println!(
