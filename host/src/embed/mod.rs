@@ -93,6 +93,7 @@ pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
 use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation};
 use crate::runner::{DEFAULT_CHUNK_SIZE, DEFAULT_MAX_LOG_BYTES};
+use crate::sink::Features;
 
 /// How [`Hookhost::open`] sets up.
 #[derive(Debug, Clone)]
@@ -252,13 +253,17 @@ impl Hookhost {
     /// does not hold its key; beginning again runs again.
     ///
     /// Errors are for batches that cannot start: a config that is not JSON, an output
-    /// directory in the way, an unreadable input file or files directory.
+    /// directory in the way, an unreadable input file or files directory, Parquet features
+    /// without an output directory ([`Error::ParquetNeedsDirectory`]).
     pub async fn begin(
         &self,
         snapshot: &Snapshot,
         batch: Batch,
         options: BatchOptions,
     ) -> Result<BatchHandle, Error> {
+        if matches!(options.features, Features::Parquet(_)) && options.out.is_none() {
+            return Err(Error::ParquetNeedsDirectory);
+        }
         let key = options
             .idempotency_key
             .clone()
@@ -488,6 +493,7 @@ impl Hookhost {
             .map(|r| r as Arc<dyn crate::provenance::Recorder>);
         request.idempotency_key = options.idempotency_key.clone();
         request.snapshot_digest = snapshot.digest().to_owned();
+        request.features = options.features.clone();
         let files = options.files.clone();
         let runtime = tokio::runtime::Handle::current();
         let cancelled = shared.cancelled.clone();
@@ -600,6 +606,12 @@ pub struct BatchOptions {
     /// Chunks run at once (worker threads); the outputs are the same for any value. By
     /// default `None`: the host's [`max_sandboxes`](Hookhost::max_sandboxes).
     pub jobs: Option<usize>,
+    /// Where each hook's feature rows go: `features.jsonl` ([`Features::Jsonl`]) or
+    /// `features.parquet` ([`Features::Parquet`]) in its run directory under
+    /// [`out`](Self::out). Parquet needs `out`: a batch kept in memory with Parquet asked for
+    /// is refused at `begin` ([`Error::ParquetNeedsDirectory`]), before anything runs.
+    /// Rejections, errors and logs go where they go for JSONL. By default JSONL.
+    pub features: Features,
 }
 
 impl Default for BatchOptions {
@@ -611,6 +623,7 @@ impl Default for BatchOptions {
             chunk_size: DEFAULT_CHUNK_SIZE,
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             jobs: None,
+            features: Features::default(),
         }
     }
 }
@@ -643,6 +656,23 @@ impl BatchOptions {
     /// Sets the chunks run at once.
     pub fn with_jobs(mut self, jobs: usize) -> Self {
         self.jobs = Some(jobs);
+        self
+    }
+
+    /// Sets where the feature rows go, e.g. `Features::Parquet(ParquetOptions::default())`
+    /// (which needs [`with_out`](Self::with_out)).
+    ///
+    /// ```
+    /// use hookhost::embed::BatchOptions;
+    /// use hookhost::sink::{Features, ParquetOptions};
+    ///
+    /// let options = BatchOptions::default()
+    ///     .with_out("outbox/2026-11-22-0001")
+    ///     .with_features(Features::Parquet(ParquetOptions::default()));
+    /// assert!(matches!(options.features, Features::Parquet(_)));
+    /// ```
+    pub fn with_features(mut self, features: Features) -> Self {
+        self.features = features;
         self
     }
 }

@@ -13,13 +13,15 @@ use super::{
     BatchHookSummary, BatchRequest, BatchResult, BatchState, BatchSummary, Executed, HookProgress,
     HookResult, Layout, Progress,
 };
+use crate::contract::Contract;
 use crate::error::Error;
 use crate::fsutil::absolute;
 use crate::input::{Chunk, Slot, Source};
 use crate::outcome::Outcomes;
-use crate::output::{BatchDir, FEATURES_FILE, OutputDir};
+use crate::output::{BatchDir, FEATURES_FILE, OutputDir, PARQUET_FILE};
 use crate::provenance::{Counts, NewBatch, Recorder, RunEntry, RunRecord, now_rfc3339};
 use crate::sink::jsonl::JsonlFile;
+use crate::sink::parquet::ParquetFile;
 use crate::sink::{FeatureSink, Features, TableBatch, TableHook};
 
 /// Runs every plan of `request` over every item of `source`, writes the outcomes where
@@ -112,10 +114,8 @@ impl Execution {
                     .collect();
                 Some(tables.begin(&hooks)?)
             }
-            Features::Parquet if matches!(layout, Layout::Memory) => {
-                return Err(Error::Internal(
-                    "Parquet feature files need a run or batch directory, not memory".into(),
-                ));
+            Features::Parquet(_) if matches!(layout, Layout::Memory) => {
+                return Err(Error::ParquetNeedsDirectory);
             }
             _ => None,
         };
@@ -145,9 +145,18 @@ impl Execution {
         let feature_sinks = sinks
             .iter()
             .zip(&run_ids)
+            .zip(&plans)
             .enumerate()
-            .map(|(index, (sink, run_id))| {
-                feature_sink(&features, tables.as_deref_mut(), index, run_id, sink)
+            .map(|(index, ((sink, run_id), plan))| {
+                let contract = plan.hook().contract();
+                feature_sink(
+                    &features,
+                    tables.as_deref_mut(),
+                    index,
+                    run_id,
+                    contract,
+                    sink,
+                )
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let lanes: Vec<Lane> = plans
@@ -486,6 +495,7 @@ fn feature_sink(
     tables: Option<&mut (dyn TableBatch + 'static)>,
     index: usize,
     run_id: &str,
+    contract: &Contract,
     sink: &Sink,
 ) -> Result<Option<Box<dyn FeatureSink>>, Error> {
     if let Some(tables) = tables {
@@ -499,9 +509,12 @@ fn feature_sink(
             let (file, path) = out.create_file(FEATURES_FILE)?;
             Ok(Some(Box::new(JsonlFile::new(file, path))))
         }
-        Features::Parquet => Err(Error::Internal(
-            "Parquet feature files are not built yet".into(),
-        )),
+        Features::Parquet(options) => {
+            let (file, path) = out.create_raw(PARQUET_FILE)?;
+            Ok(Some(Box::new(ParquetFile::new(
+                file, path, contract, options,
+            )?)))
+        }
         Features::Tables(_) => unreachable!("feature tables have a table batch"),
     }
 }

@@ -13,6 +13,7 @@ use hookhost::limits::Ceilings;
 use hookhost::registry::ReleaseLimits;
 use hookhost::run::Input;
 use hookhost::runner::DEFAULT_CHUNK_SIZE;
+use hookhost::sink::{Features, ParquetOptions};
 
 /// How many runs `host runs` lists unless told.
 pub const DEFAULT_RUNS_LISTED: usize = 20;
@@ -51,7 +52,11 @@ Input lines look like {\"id\": \"doc-1\", \"metadata\": {...}, \"size_hint_mb\":
 are skipped; a line that is not a valid record becomes an `invalid_input` error naming its line.
 
 OUT receives, only once complete: features.jsonl, rejections.jsonl, errors.jsonl, logs.txt and
-run.json (the provenance record: digests, limits, counts, output hashes). The run is also
+run.json (the provenance record: digests, limits, counts, output hashes). With --format parquet
+the feature rows go to features.parquet instead: one typed column per contract column (text,
+int64, double, boolean, timestamp[us, UTC], date32, uuid, json, list<double>) after record_id,
+run_id and ordinal, zstd-compressed, in row groups of bounded size; pyarrow, pandas, DuckDB
+and Spark read it as it is. Rejections, errors and logs stay as they are. The run is also
 recorded in the registry (see `host runs`), component files included: their bytes are kept in
 the blob store so the run can be replayed.
 
@@ -66,6 +71,7 @@ Examples:
   host run file_profile.wasm --input docs.jsonl --files docs/ --out out/
   host run require_fields.wasm --input batch.jsonl --config '{\"required\": [\"title\"]}' --out out/
   host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/
+  host run text_stats --input batch.jsonl --out out/ --format parquet
   host run text_stats require_fields.wasm --input batch.jsonl \\
       --config 'require_fields={\"required\": [\"title\"]}' --out out/";
 
@@ -227,6 +233,30 @@ pub struct RunArgs {
     /// default the number of cores. With several hooks, every hook runs over every chunk.
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_chunk_size)]
     pub jobs: Option<usize>,
+    /// The feature file's format: jsonl (features.jsonl, a JSON line per row) or parquet
+    /// (features.parquet, typed columns from the hook's contract). Either is listed in
+    /// run.json with its size, sha256 and rows, and replays compare their content alike.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+}
+
+/// `--format`: the feature file a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// features.jsonl: {"id", "run_id", "features": {column: value, …}} per row.
+    Jsonl,
+    /// features.parquet: record_id, run_id, ordinal, then the contract's typed columns.
+    Parquet,
+}
+
+impl Format {
+    /// The library's sink for this format, with its defaults.
+    pub fn features(self) -> Features {
+        match self {
+            Format::Jsonl => Features::Jsonl,
+            Format::Parquet => Features::Parquet(ParquetOptions::default()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -380,6 +410,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// The host-wide ceilings (the memory ceiling as given).
     pub ceilings: Ceilings,
+    /// Where the feature rows go.
+    pub features: Features,
 }
 
 /// Flags that cannot make a run.
@@ -437,6 +469,7 @@ impl RunArgs {
             chunk_size: self.chunk_size,
             jobs: self.jobs.unwrap_or_else(hookhost::exec::default_jobs),
             ceilings,
+            features: self.format.features(),
         })
     }
 }
@@ -474,7 +507,7 @@ pub struct BuildArgs {
     /// The project's directory.
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Where the component goes. By default DIR/<dir name>.wasm.
+    /// Where the component goes. By default `DIR/<dir name>.wasm`.
     #[arg(long, short, value_name = "FILE.wasm")]
     pub out: Option<PathBuf>,
     /// The virtual environment with componentize-py for Python projects; created when it has
