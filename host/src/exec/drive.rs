@@ -119,6 +119,9 @@ impl Execution {
             }
             _ => None,
         };
+        if matches!(features, Features::Parquet(_)) {
+            refuse_unwritable_parquet(&plans, &layout)?;
+        }
         let mut batch_dir = None;
         let sinks: Vec<Sink> = match &layout {
             Layout::Run(path) => {
@@ -486,6 +489,25 @@ struct Finishing {
     /// The feature tables' open transaction: the runs are recorded through it.
     tables: Option<Box<dyn TableBatch>>,
     record_out_dir: bool,
+}
+
+/// Fails, before any output directory is created, when a plan's contract cannot be the
+/// schema of `features.parquet` (a column named like one the file adds itself).
+fn refuse_unwritable_parquet(plans: &[super::Plan], layout: &Layout) -> Result<(), Error> {
+    for plan in plans {
+        if let Err(reason) = crate::sink::parquet::schema(plan.hook().contract()) {
+            let dir = match layout {
+                Layout::Run(path) => path.clone(),
+                Layout::Batch(path) => path.join(plan.name()),
+                Layout::Memory => return Err(Error::ParquetNeedsDirectory),
+            };
+            return Err(Error::FeatureFile {
+                path: dir.join(PARQUET_FILE),
+                reason: format!("hook `{}`: {reason}", plan.name()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Lane `index`'s feature sink: its feature table, or a file in its run directory, or (for

@@ -53,10 +53,10 @@ are skipped; a line that is not a valid record becomes an `invalid_input` error 
 
 OUT receives, only once complete: features.jsonl, rejections.jsonl, errors.jsonl, logs.txt and
 run.json (the provenance record: digests, limits, counts, output hashes). With --format parquet
-the feature rows go to features.parquet instead: one typed column per contract column (text,
+the feature rows go to features.parquet instead: one typed column per contract column (string,
 int64, double, boolean, timestamp[us, UTC], date32, uuid, json, list<double>) after record_id,
-run_id and ordinal, zstd-compressed, in row groups of bounded size; pyarrow, pandas, DuckDB
-and Spark read it as it is. Rejections, errors and logs stay as they are. The run is also
+run_id and ordinal, zstd-compressed, in row groups of bounded size; pyarrow, pandas and DuckDB
+read it as it is. Rejections, errors and logs stay as they are. The run is also
 recorded in the registry (see `host runs`), component files included: their bytes are kept in
 the blob store so the run can be replayed.
 
