@@ -10,7 +10,7 @@
 //! Guest code is not involved: what is timed is what a run spends in its feature sink.
 //! Run with `make -C benches bench` (see `benches/README.md`).
 
-use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use hookhost::contract::{Cardinality, Column, ColumnType, Contract};
 use hookhost::sink::jsonl::JsonlFile;
 use hookhost::sink::parquet::ParquetFile;
@@ -121,7 +121,7 @@ fn sinks(c: &mut Criterion) {
     for (name, (contract, records)) in [("text_stats", text_stats()), ("all_types", all_types())] {
         group.throughput(Throughput::Elements(records.len() as u64));
         let temp = || tempfile::tempdir().unwrap();
-        group.bench_function(format!("jsonl/{name}"), |b| {
+        group.bench_function(BenchmarkId::new("jsonl", name), |b| {
             b.iter_batched(
                 temp,
                 |dir| {
@@ -132,7 +132,7 @@ fn sinks(c: &mut Criterion) {
                 BatchSize::PerIteration,
             )
         });
-        group.bench_function(format!("parquet/{name}"), |b| {
+        group.bench_function(BenchmarkId::new("parquet", name), |b| {
             b.iter_batched(
                 temp,
                 |dir| {

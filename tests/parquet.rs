@@ -705,13 +705,15 @@ fn a_million_records_into_parquet_in_bounded_memory() {
     );
     eprintln!(
         "1 000 000 records: peak RSS into Parquet {} MiB (bound {} MiB), into JSONL {} MiB \
-         (the sink's share bound {} MiB); {} row groups, features.parquet {} bytes",
+         (the sink's share bound {} MiB); {} row groups, features.parquet {} bytes \
+         (features.jsonl {} bytes)",
         peak / MIB,
         PEAK_RSS_BOUND / MIB,
         jsonl_peak / MIB,
         SINK_SHARE_BOUND / MIB,
         groups.len(),
-        listed.bytes
+        listed.bytes,
+        jsonl.outputs["features.jsonl"].bytes
     );
     assert!(
         peak < PEAK_RSS_BOUND,
