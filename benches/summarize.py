@@ -76,6 +76,12 @@ extism_fuel = row("peer/extism_fuel/100", 100)
 TABLE_ROWS = 20_000
 copy = row("feature_tables/copy", TABLE_ROWS, "per row")
 insert = row("feature_tables/insert_per_row", TABLE_ROWS, "per row")
+# Issue 14: the two feature sinks over the same rows (benches/parquet.rs), per row.
+for rows_name, n in (("text_stats", 100_000), ("all_types", 20_000)):
+    jsonl = row(f"sinks/jsonl/{rows_name}", n)
+    parquet = row(f"sinks/parquet/{rows_name}", n)
+    if jsonl and parquet:
+        rows[-1] = rows[-1][:3] + (f"{jsonl / parquet:.2f}× JSONL's throughput",)
 
 print("| benchmark | median | per record | note |")
 print("|---|---|---|---|")

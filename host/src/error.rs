@@ -34,6 +34,22 @@ pub enum Error {
         /// What is wrong with the contract.
         source: InvalidContract,
     },
+    /// A feature file could not take a run's rows: its contract cannot be the file's schema,
+    /// or a row could not be written (the reason names the record and column).
+    #[error("{}: {reason}", path.display())]
+    FeatureFile {
+        /// The file (in the run's staging directory).
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Parquet feature files were asked for a batch that keeps its outcomes in memory:
+    /// `features.parquet` is a file in a run directory.
+    #[error(
+        "features as Parquet need an output directory (features.parquet is written in each \
+         run directory): give the batch one (BatchOptions::with_out), or keep features as JSONL"
+    )]
+    ParquetNeedsDirectory,
     /// The config is not JSON.
     #[error("config is not valid JSON: {0}")]
     InvalidConfig(String),

@@ -6,6 +6,12 @@
 //! with identical content digests ([`OutputFile::content_sha256`], which leaves out the
 //! `run_id` each line carries). The replay is itself a run, recorded with `replay_of`.
 //!
+//! Feature rows are compared by their content digest whatever sink holds them: a run
+//! recorded with `features.jsonl`, `features.parquet` or a feature table
+//! ([`RunRecord::features_table`]) has the digest of its rows rendered as `features.jsonl`
+//! renders them ([`sink::content_line`](crate::sink::content_line)). A replay of a Parquet
+//! run writes Parquet; of any other run, JSONL (never rows into a feature table).
+//!
 //! A record's files are not part of the input digest: a replay with `--files` reads them as
 //! they are now.
 //!
@@ -24,10 +30,12 @@ use crate::component::Host;
 use crate::digest::{hex, sha256_digest};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::output::{FEATURES_FILE, PARQUET_FILE};
 use crate::provenance::{RunRecord, RunStatus};
 use crate::registry::Registry;
 use crate::run::{Input, Progress, RunRequest};
 use crate::runner::DEFAULT_MAX_LOG_BYTES;
+use crate::sink::{Features, ParquetOptions};
 
 /// What to replay.
 #[derive(Debug, Clone)]
@@ -180,6 +188,7 @@ pub fn replay(
     run.replay_of = Some(original.run_id.clone());
     run.recorder = Some(registry.clone());
     run.record_out_dir = keep;
+    run.features = replay_features(&original);
     let replayed = crate::run::run_to_dir(run, progress)?;
     let differences = compare(&original, &replayed);
     Ok(ReplayReport {
@@ -220,10 +229,31 @@ pub fn compare(original: &RunRecord, replay: &RunRecord) -> Vec<Difference> {
             replay: counts(replay),
         });
     }
+    let (was, now) = (features_of(original), features_of(replay));
+    if was.as_ref().map(|f| &f.content) != now.as_ref().map(|f| &f.content) {
+        let sinks_differ = was.as_ref().map(|f| &f.place) != now.as_ref().map(|f| &f.place);
+        let describe = |features: &Option<FeatureContent>| match features {
+            Some(f) if sinks_differ => {
+                format!("sha256:{} ({} rows, in {})", f.content, f.rows, f.place)
+            }
+            Some(f) => format!("sha256:{} ({} lines)", f.content, f.rows),
+            None => "absent".to_owned(),
+        };
+        differences.push(Difference {
+            what: was
+                .as_ref()
+                .or(now.as_ref())
+                .map(|f| f.place.clone())
+                .unwrap_or_default(),
+            original: describe(&was),
+            replay: describe(&now),
+        });
+    }
     let names: std::collections::BTreeSet<&String> = original
         .outputs
         .keys()
         .chain(replay.outputs.keys())
+        .filter(|name| !FEATURE_FILES.contains(&name.as_str()))
         .collect();
     for name in names {
         let describe = |r: &RunRecord| match r.outputs.get(name) {
@@ -242,6 +272,47 @@ pub fn compare(original: &RunRecord, replay: &RunRecord) -> Vec<Difference> {
     differences
 }
 
+/// The files a feature sink writes in a run directory.
+const FEATURE_FILES: [&str; 2] = [FEATURES_FILE, PARQUET_FILE];
+
+/// Where a run's feature rows went and their content digest, whatever the sink.
+#[derive(Debug, PartialEq, Eq)]
+struct FeatureContent {
+    /// `features.jsonl`, `features.parquet`, or `table <schema>.<table>`.
+    place: String,
+    content: String,
+    rows: u64,
+}
+
+/// The feature content of a run: its feature file's, or its feature table's.
+fn features_of(record: &RunRecord) -> Option<FeatureContent> {
+    if let Some(table) = &record.features_table {
+        return Some(FeatureContent {
+            place: format!("table {}.{}", table.schema, table.table),
+            content: table.content_sha256.clone(),
+            rows: table.rows,
+        });
+    }
+    FEATURE_FILES.iter().find_map(|name| {
+        record.outputs.get(*name).map(|file| FeatureContent {
+            place: (*name).to_owned(),
+            content: file.content_sha256.clone(),
+            rows: file.rows,
+        })
+    })
+}
+
+/// The sink a replay of `original` writes to: Parquet for a Parquet run, else JSONL (a run
+/// that wrote a feature table is replayed into `features.jsonl`, so the replay adds no rows
+/// to the table; the content digests compare all the same).
+fn replay_features(original: &RunRecord) -> Features {
+    if original.outputs.contains_key(PARQUET_FILE) {
+        Features::Parquet(ParquetOptions::default())
+    } else {
+        Features::Jsonl
+    }
+}
+
 fn file_sha256(path: &Path) -> Result<String, Error> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
@@ -255,4 +326,96 @@ fn file_sha256(path: &Path) -> Result<String, Error> {
         }
     }
     Ok(hex(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provenance::{OutputFile, TableOutput, sample_record};
+
+    fn file(content: &str, rows: u64) -> OutputFile {
+        OutputFile {
+            sha256: format!("bytes-of-{content}"),
+            content_sha256: content.into(),
+            bytes: 100,
+            rows,
+        }
+    }
+
+    /// A run whose rows have content digest `content`, written to `sink`; its other outputs
+    /// the same in every run.
+    fn run_in(sink: &str, content: &str) -> RunRecord {
+        let mut record = sample_record("0193");
+        for name in ["rejections.jsonl", "errors.jsonl", "logs.txt"] {
+            record.outputs.insert(name.into(), file("same", 1));
+        }
+        match sink {
+            "table" => {
+                record.features_table = Some(TableOutput {
+                    schema: "hookhost_features".into(),
+                    table: "text_stats".into(),
+                    rows: 7,
+                    content_sha256: content.into(),
+                })
+            }
+            name => {
+                record.outputs.insert(name.into(), file(content, 7));
+            }
+        }
+        record
+    }
+
+    #[test]
+    fn the_same_rows_in_any_two_sinks_are_identical() {
+        let sinks = [FEATURES_FILE, PARQUET_FILE, "table"];
+        for original in sinks {
+            for replay in sinks {
+                let differences = compare(&run_in(original, "abc"), &run_in(replay, "abc"));
+                assert_eq!(differences, [], "{original} vs {replay}");
+            }
+        }
+    }
+
+    #[test]
+    fn other_rows_differ_named_by_where_the_original_kept_them() {
+        let differences = compare(&run_in(PARQUET_FILE, "abc"), &run_in(PARQUET_FILE, "def"));
+        assert_eq!(
+            differences,
+            [Difference {
+                what: PARQUET_FILE.into(),
+                original: "sha256:abc (7 lines)".into(),
+                replay: "sha256:def (7 lines)".into(),
+            }]
+        );
+        let differences = compare(&run_in("table", "abc"), &run_in(FEATURES_FILE, "def"));
+        assert_eq!(
+            differences,
+            [Difference {
+                what: "table hookhost_features.text_stats".into(),
+                original: "sha256:abc (7 rows, in table hookhost_features.text_stats)".into(),
+                replay: "sha256:def (7 rows, in features.jsonl)".into(),
+            }]
+        );
+        let mut without = run_in(FEATURES_FILE, "abc");
+        without.outputs.remove(FEATURES_FILE);
+        let differences = compare(&run_in(FEATURES_FILE, "abc"), &without);
+        assert_eq!(differences.len(), 1);
+        assert_eq!(differences[0].replay, "absent");
+    }
+
+    #[test]
+    fn a_parquet_run_replays_into_parquet_and_any_other_into_jsonl() {
+        assert!(matches!(
+            replay_features(&run_in(PARQUET_FILE, "abc")),
+            Features::Parquet(options) if options == ParquetOptions::default()
+        ));
+        assert!(matches!(
+            replay_features(&run_in(FEATURES_FILE, "abc")),
+            Features::Jsonl
+        ));
+        assert!(matches!(
+            replay_features(&run_in("table", "abc")),
+            Features::Jsonl
+        ));
+    }
 }

@@ -20,6 +20,7 @@ use crate::limits::Limits;
 use crate::provenance::{Recorder, RunRecord};
 use crate::registry::Release;
 use crate::runner::DEFAULT_MAX_LOG_BYTES;
+use crate::sink::Features;
 
 /// What to run, where to write it.
 #[derive(Debug)]
@@ -62,6 +63,9 @@ pub struct RunRequest {
     /// Whether the recorded run names its output directory (a replay's temporary directory is
     /// not kept, so it is not named). By default `true`.
     pub record_out_dir: bool,
+    /// Where the feature rows go: `features.jsonl` ([`Features::Jsonl`]) or
+    /// `features.parquet` ([`Features::Parquet`]) in the output directory. By default JSONL.
+    pub features: Features,
 }
 
 impl RunRequest {
@@ -83,6 +87,7 @@ impl RunRequest {
             memory_ceiling: None,
             recorder: None,
             record_out_dir: true,
+            features: Features::default(),
         }
     }
 
@@ -150,6 +155,7 @@ pub fn run_to_dir(
     batch.cancel = request.cancel;
     batch.recorder = request.recorder;
     batch.record_out_dir = request.record_out_dir;
+    batch.features = request.features;
     let executed = execute(batch, &mut source, progress)?;
     let hook = executed.result.hooks.into_iter().next();
     Ok(hook.expect("a run has its hook's result").run)

@@ -253,13 +253,27 @@ impl Hookhost {
     /// does not hold its key; beginning again runs again.
     ///
     /// Errors are for batches that cannot start: a config that is not JSON, an output
-    /// directory in the way, an unreadable input file or files directory.
+    /// directory in the way, an unreadable input file or files directory, Parquet features
+    /// without an output directory ([`Error::ParquetNeedsDirectory`]), feature tables and
+    /// Parquet at once, or feature tables without a PostgreSQL registry
+    /// ([`Error::FeatureTables`]).
     pub async fn begin(
         &self,
         snapshot: &Snapshot,
         batch: Batch,
         options: BatchOptions,
     ) -> Result<BatchHandle, Error> {
+        if let (Some(schema), Features::Parquet(_)) = (&options.feature_tables, &options.features) {
+            return Err(Error::FeatureTables {
+                tables: format!("schema {schema}"),
+                reason: "feature rows go to tables or to features.parquet, not both: ask for \
+                         one"
+                .into(),
+            });
+        }
+        if matches!(options.features, Features::Parquet(_)) && options.out.is_none() {
+            return Err(Error::ParquetNeedsDirectory);
+        }
         let key = options
             .idempotency_key
             .clone()
@@ -489,6 +503,7 @@ impl Hookhost {
             .map(|r| r as Arc<dyn crate::provenance::Recorder>);
         request.idempotency_key = options.idempotency_key.clone();
         request.snapshot_digest = snapshot.digest().to_owned();
+        request.features = options.features.clone();
         let files = options.files.clone();
         let runtime = tokio::runtime::Handle::current();
         let cancelled = shared.cancelled.clone();
@@ -620,6 +635,12 @@ pub struct BatchOptions {
     /// [`Registry::feature_tables`]. Rejections, errors and logs still go to `out` or memory.
     /// Needs a PostgreSQL registry; refused before anything runs otherwise. By default `None`.
     pub feature_tables: Option<String>,
+    /// Where each hook's feature rows go: `features.jsonl` ([`Features::Jsonl`]) or
+    /// `features.parquet` ([`Features::Parquet`]) in its run directory under
+    /// [`out`](Self::out). Parquet needs `out`: a batch kept in memory with Parquet asked for
+    /// is refused at `begin` ([`Error::ParquetNeedsDirectory`]), before anything runs.
+    /// Rejections, errors and logs go where they go for JSONL. By default JSONL.
+    pub features: Features,
 }
 
 impl Default for BatchOptions {
@@ -632,6 +653,7 @@ impl Default for BatchOptions {
             max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             jobs: None,
             feature_tables: None,
+            features: Features::default(),
         }
     }
 }
@@ -668,7 +690,10 @@ impl BatchOptions {
     }
 
     /// Writes feature rows into the registry's feature tables in `schema` (e.g.
-    /// [`DEFAULT_FEATURE_SCHEMA`](crate::registry::DEFAULT_FEATURE_SCHEMA)).
+    /// [`DEFAULT_FEATURE_SCHEMA`](crate::registry::DEFAULT_FEATURE_SCHEMA)) instead of a
+    /// features file; rejections, errors and logs still go to `out` or memory. Needs a
+    /// PostgreSQL registry, and the default [`features`](Self::features) (JSONL): a Parquet
+    /// file and tables at once are refused at `begin`.
     ///
     /// ```
     /// use hookhost::embed::BatchOptions;
@@ -678,6 +703,23 @@ impl BatchOptions {
     /// ```
     pub fn with_feature_tables(mut self, schema: impl Into<String>) -> Self {
         self.feature_tables = Some(schema.into());
+        self
+    }
+
+    /// Sets where the feature rows go, e.g. `Features::Parquet(ParquetOptions::default())`
+    /// (which needs [`with_out`](Self::with_out)).
+    ///
+    /// ```
+    /// use hookhost::embed::BatchOptions;
+    /// use hookhost::sink::{Features, ParquetOptions};
+    ///
+    /// let options = BatchOptions::default()
+    ///     .with_out("outbox/2026-11-22-0001")
+    ///     .with_features(Features::Parquet(ParquetOptions::default()));
+    /// assert!(matches!(options.features, Features::Parquet(_)));
+    /// ```
+    pub fn with_features(mut self, features: Features) -> Self {
+        self.features = features;
         self
     }
 }

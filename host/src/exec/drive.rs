@@ -13,14 +13,16 @@ use super::{
     BatchHookSummary, BatchRequest, BatchResult, BatchState, BatchSummary, Executed, HookProgress,
     HookResult, Layout, Progress,
 };
+use crate::contract::Contract;
 use crate::error::Error;
 use crate::fsutil::absolute;
 use crate::input::{Chunk, Slot, Source};
 use crate::limits::DEFAULT_CHUNK_SIZE;
 use crate::outcome::Outcomes;
-use crate::output::{BatchDir, FEATURES_FILE, OutputDir};
+use crate::output::{BatchDir, FEATURES_FILE, OutputDir, PARQUET_FILE};
 use crate::provenance::{Counts, NewBatch, Recorder, RunEntry, RunRecord, now_rfc3339};
 use crate::sink::jsonl::JsonlFile;
+use crate::sink::parquet::ParquetFile;
 use crate::sink::{FeatureSink, Features, TableBatch, TableHook};
 
 /// Runs every plan of `request` over every item of `source`, writes the outcomes where
@@ -120,13 +122,14 @@ impl Execution {
                     .collect();
                 Some(tables.begin(&hooks)?)
             }
-            Features::Parquet if matches!(layout, Layout::Memory) => {
-                return Err(Error::Internal(
-                    "Parquet feature files need a run or batch directory, not memory".into(),
-                ));
+            Features::Parquet(_) if matches!(layout, Layout::Memory) => {
+                return Err(Error::ParquetNeedsDirectory);
             }
             _ => None,
         };
+        if matches!(features, Features::Parquet(_)) {
+            refuse_unwritable_parquet(&plans, &layout)?;
+        }
         let mut batch_dir = None;
         let sinks: Vec<Sink> = match &layout {
             Layout::Run(path) => {
@@ -153,9 +156,18 @@ impl Execution {
         let feature_sinks = sinks
             .iter()
             .zip(&run_ids)
+            .zip(&plans)
             .enumerate()
-            .map(|(index, (sink, run_id))| {
-                feature_sink(&features, tables.as_deref_mut(), index, run_id, sink)
+            .map(|(index, ((sink, run_id), plan))| {
+                let contract = plan.hook().contract();
+                feature_sink(
+                    &features,
+                    tables.as_deref_mut(),
+                    index,
+                    run_id,
+                    contract,
+                    sink,
+                )
             })
             .collect::<Result<Vec<_>, Error>>()?;
         let lanes: Vec<Lane> = plans
@@ -487,6 +499,25 @@ struct Finishing {
     record_out_dir: bool,
 }
 
+/// Fails, before any output directory is created, when a plan's contract cannot be the
+/// schema of `features.parquet` (a column named like one the file adds itself).
+fn refuse_unwritable_parquet(plans: &[super::Plan], layout: &Layout) -> Result<(), Error> {
+    for plan in plans {
+        if let Err(reason) = crate::sink::parquet::schema(plan.hook().contract()) {
+            let dir = match layout {
+                Layout::Run(path) => path.clone(),
+                Layout::Batch(path) => path.join(plan.name()),
+                Layout::Memory => return Err(Error::ParquetNeedsDirectory),
+            };
+            return Err(Error::FeatureFile {
+                path: dir.join(PARQUET_FILE),
+                reason: format!("hook `{}`: {reason}", plan.name()),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Lane `index`'s feature sink: its feature table, or a file in its run directory, or (for
 /// outcomes in memory) none.
 fn feature_sink(
@@ -494,6 +525,7 @@ fn feature_sink(
     tables: Option<&mut (dyn TableBatch + 'static)>,
     index: usize,
     run_id: &str,
+    contract: &Contract,
     sink: &Sink,
 ) -> Result<Option<Box<dyn FeatureSink>>, Error> {
     if let Some(tables) = tables {
@@ -507,9 +539,12 @@ fn feature_sink(
             let (file, path) = out.create_file(FEATURES_FILE)?;
             Ok(Some(Box::new(JsonlFile::new(file, path))))
         }
-        Features::Parquet => Err(Error::Internal(
-            "Parquet feature files are not built yet".into(),
-        )),
+        Features::Parquet(options) => {
+            let (file, path) = out.create_raw(PARQUET_FILE)?;
+            Ok(Some(Box::new(ParquetFile::new(
+                file, path, contract, options,
+            )?)))
+        }
         Features::Tables(_) => unreachable!("feature tables have a table batch"),
     }
 }

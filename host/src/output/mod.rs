@@ -32,6 +32,10 @@ use crate::provenance::{OutputFile, RunRecord};
 
 /// The feature rows file.
 pub const FEATURES_FILE: &str = "features.jsonl";
+/// The feature rows as Parquet, when the run asked for it ([`Features::Parquet`]).
+///
+/// [`Features::Parquet`]: crate::sink::Features::Parquet
+pub const PARQUET_FILE: &str = "features.parquet";
 /// The rejections file.
 pub const REJECTIONS_FILE: &str = "rejections.jsonl";
 /// The errors file.
@@ -172,7 +176,7 @@ pub(crate) struct HashedFile {
 }
 
 impl HashedFile {
-    fn new(file: File) -> Self {
+    pub(crate) fn new(file: File) -> Self {
         HashedFile {
             writer: BufWriter::with_capacity(256 * 1024, file),
             hasher: Sha256::new(),

@@ -1,7 +1,7 @@
 //! `features.jsonl`: one line per row, `{"id", "run_id", "features": {column: value, …}}`,
 //! columns in contract order, hashed while written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{FeatureSink, Written};
 use crate::contract::Contract;
@@ -19,6 +19,15 @@ impl JsonlFile {
     /// Writes into `file`, created at `path` (named in errors).
     pub(crate) fn new(file: HashedFile, path: PathBuf) -> JsonlFile {
         JsonlFile { file, path }
+    }
+
+    /// Creates `path` (which must not exist yet) and writes the rows there, outside any run
+    /// directory: for tools and benchmarks. A run's own file is created in its staging
+    /// directory by the run.
+    pub fn create(path: &Path) -> Result<JsonlFile, Error> {
+        let file = std::fs::File::create_new(path).map_err(|e| Error::io(path, e))?;
+        let file = HashedFile::new(cap_std::fs::File::from_std(file));
+        Ok(JsonlFile::new(file, path.to_owned()))
     }
 }
 

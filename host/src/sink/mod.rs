@@ -3,7 +3,7 @@
 //! One seam, [`FeatureSink`], with one implementation per place rows are kept:
 //!
 //! - [`jsonl`] — `features.jsonl` in the run directory (the default);
-//! - Parquet — `features.parquet` in the run directory, typed from the contract;
+//! - [`parquet`] — `features.parquet` in the run directory, typed from the contract;
 //! - feature tables — one PostgreSQL table per hook in the registry's own database, each row's
 //!   `run_id` a foreign key to its run ([`FeatureTables`], implemented by the registry:
 //!   [`registry::tables`](crate::registry::tables)).
@@ -24,9 +24,11 @@
 //! succeeded run without all its rows.
 
 pub mod jsonl;
+pub mod parquet;
 
 use std::sync::Arc;
 
+pub use self::parquet::ParquetOptions;
 use crate::contract::Contract;
 use crate::error::Error;
 pub use crate::provenance::TableOutput;
@@ -38,8 +40,10 @@ pub enum Features {
     /// `features.jsonl` in each run directory; with outcomes kept in memory, memory.
     #[default]
     Jsonl,
-    /// `features.parquet` in each run directory. Needs a run or batch directory.
-    Parquet,
+    /// `features.parquet` in each run directory, cut and compressed as the options say
+    /// (by default [`ParquetOptions::default`]). Needs a run or batch directory: with outcomes
+    /// kept in memory there is no file to write.
+    Parquet(ParquetOptions),
     /// One table per hook in the registry's PostgreSQL database; the rows commit with the run
     /// records. Needs the registry as the batch's recorder.
     Tables(Arc<dyn FeatureTables>),

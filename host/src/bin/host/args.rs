@@ -12,6 +12,7 @@ use hookhost::limits;
 use hookhost::limits::Ceilings;
 use hookhost::registry::ReleaseLimits;
 use hookhost::run::Input;
+use hookhost::sink::{Features, ParquetOptions};
 
 /// How many runs `host runs` lists unless told.
 pub const DEFAULT_RUNS_LISTED: usize = 20;
@@ -50,7 +51,11 @@ Input lines look like {\"id\": \"doc-1\", \"metadata\": {...}, \"size_hint_mb\":
 are skipped; a line that is not a valid record becomes an `invalid_input` error naming its line.
 
 OUT receives, only once complete: features.jsonl, rejections.jsonl, errors.jsonl, logs.txt and
-run.json (the provenance record: digests, limits, counts, output hashes). The run is also
+run.json (the provenance record: digests, limits, counts, output hashes). With --format parquet
+the feature rows go to features.parquet instead: one typed column per contract column (string,
+int64, double, boolean, timestamp[us, UTC], date32, uuid, json, list<double>) after record_id,
+run_id and ordinal, zstd-compressed, in row groups of bounded size; pyarrow, pandas and DuckDB
+read it as it is. Rejections, errors and logs stay as they are. The run is also
 recorded in the registry (see `host runs`), component files included: their bytes are kept in
 the blob store so the run can be replayed.
 
@@ -71,6 +76,7 @@ Examples:
   host run file_profile.wasm --input docs.jsonl --files docs/ --out out/
   host run require_fields.wasm --input batch.jsonl --config '{\"required\": [\"title\"]}' --out out/
   host run memory_hungry.wasm --input big.jsonl --memory 32MiB --max-oom-retries 3 --out out/
+  host run text_stats --input batch.jsonl --out out/ --format parquet
   host run text_stats require_fields.wasm --input batch.jsonl \\
       --config 'require_fields={\"required\": [\"title\"]}' --out out/
   host --registry postgres://worker@db/hookhost run text_stats --input batch.jsonl --out out/ \\
@@ -238,11 +244,35 @@ pub struct RunArgs {
     /// Write feature rows into PostgreSQL tables, one per hook, instead of features.jsonl:
     /// URL must name the registry's own database (--registry), where each row's run_id
     /// references its run and rows commit with their run records.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", conflicts_with = "format")]
     pub sink: Option<String>,
     /// The schema of the feature tables. By default hookhost_features.
     #[arg(long, value_name = "NAME", requires = "sink")]
     pub sink_schema: Option<String>,
+    /// The feature file's format: jsonl (features.jsonl, a JSON line per row) or parquet
+    /// (features.parquet, typed columns from the hook's contract). Either is listed in
+    /// run.json with its size, sha256 and rows, and replays compare their content alike.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = Format::Jsonl)]
+    pub format: Format,
+}
+
+/// `--format`: the feature file a run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// features.jsonl: {"id", "run_id", "features": {column: value, …}} per row.
+    Jsonl,
+    /// features.parquet: record_id, run_id, ordinal, then the contract's typed columns.
+    Parquet,
+}
+
+impl Format {
+    /// The library's sink for this format, with its defaults.
+    pub fn features(self) -> Features {
+        match self {
+            Format::Jsonl => Features::Jsonl,
+            Format::Parquet => Features::Parquet(ParquetOptions::default()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -396,6 +426,8 @@ pub struct RunConfig {
     pub jobs: usize,
     /// The host-wide ceilings (the memory ceiling as given).
     pub ceilings: Ceilings,
+    /// Where the feature rows go in the run directory (--format).
+    pub features: Features,
     /// Feature tables instead of features.jsonl: the database URL and the schema.
     pub sink: Option<SinkConfig>,
 }
@@ -470,6 +502,7 @@ impl RunArgs {
                     .sink_schema
                     .unwrap_or_else(|| hookhost::registry::DEFAULT_FEATURE_SCHEMA.to_owned()),
             }),
+            features: self.format.features(),
         })
     }
 }

@@ -20,6 +20,7 @@ use clap::Parser;
 use hookhost::exec::{BatchRequest, BatchResult, BatchState, Layout, Progress, execute};
 use hookhost::hookset::read_config;
 use hookhost::limits::{self, Ceilings};
+use hookhost::output::{FEATURES_FILE, PARQUET_FILE};
 use hookhost::provenance::{RunRecord, RunStatus};
 use hookhost::registry::{PublishRequest, Registry, RegistryLocation};
 use hookhost::replay::{ReplayRequest, replay};
@@ -100,7 +101,7 @@ fn run(root: &Place, args: RunArgs) -> Result<ExitCode> {
     // runs.
     let features = match &config.sink {
         Some(sink) => Features::Tables(registry.feature_tables_at(&sink.url, &sink.schema)?),
-        None => Features::Jsonl,
+        None => config.features.clone(),
     };
     let mut source = config.input.open(config.files.as_deref())?;
     let mut request = BatchRequest::new(plans, layout);
@@ -161,13 +162,12 @@ fn report_set(result: &BatchResult) -> Result<ExitCode> {
 
 fn report(record: &RunRecord) -> Result<ExitCode> {
     let c = record.records;
-    let rows = match &record.features_table {
-        Some(table) => table.rows,
-        None => record
-            .outputs
-            .get("features.jsonl")
-            .map_or(0, |output| output.rows),
-    };
+    let rows = [FEATURES_FILE, PARQUET_FILE]
+        .iter()
+        .find_map(|name| record.outputs.get(*name))
+        .map(|output| output.rows)
+        .or(record.features_table.as_ref().map(|table| table.rows))
+        .unwrap_or(0);
     println!(
         "run {}: {}: {} records: {} passed ({rows} feature rows), {} rejected, {} errored",
         record.run_id,
