@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postgres::{fresh_database, query, scalar, try_execute};
-use common::{guest, jsonl};
+use common::{guest, jsonl, ok};
 use serde_json::{Value, json};
 
 /// `host --registry URL --root ROOT ARGS` (no registry flag for a local one).
@@ -28,16 +28,6 @@ fn host(registry: Option<&str>, root: &Path, args: &[&str]) -> Command {
         .env_remove("HOOKHOST_REGISTRY")
         .env_remove("HOOKHOST_HOME");
     command
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The stderr of a command that must fail.
@@ -436,17 +426,9 @@ fn a_hook_set_writes_its_tables_through_one_transaction() {
     let url = fresh_database();
     let temp = tempfile::tempdir().unwrap();
     let input = temp.path().join("in.jsonl");
-    {
-        use std::io::Write;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for i in 0..RECORDS {
-            writeln!(
-                file,
-                "{{\"id\":\"r{i}\",\"metadata\":{{\"n\":{i},\"text\":\"a b c\"}}}}"
-            )
-            .unwrap();
-        }
-    }
+    write_lines(&input, RECORDS, |i| {
+        format!("{{\"id\":\"r{i}\",\"metadata\":{{\"n\":{i},\"text\":\"a b c\"}}}}")
+    });
     let all_types = as_file(&guest("all_types"), temp.path(), "all_types");
     let evolve = as_file(&guest("evolve_base"), temp.path(), "evolve");
     let out = temp.path().join("out");
@@ -810,17 +792,9 @@ fn a_million_records_go_into_postgresql_in_bounded_memory() {
     let url = fresh_database();
     let temp = tempfile::tempdir().unwrap();
     let input = temp.path().join("in.jsonl");
-    {
-        use std::io::Write;
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
-        for i in 0..RECORDS {
-            writeln!(
-                file,
-                "{{\"id\":\"record-{i:08}\",\"metadata\":{{\"n\":{i}}}}}"
-            )
-            .unwrap();
-        }
-    }
+    write_lines(&input, RECORDS, |i| {
+        format!("{{\"id\":\"record-{i:08}\",\"metadata\":{{\"n\":{i}}}}}")
+    });
     let hook = as_file(&guest("all_types"), temp.path(), "all_types");
     let out = temp.path().join("out");
     let started = Instant::now();
@@ -940,4 +914,15 @@ fn the_embedding_api_refuses_feature_tables_without_a_postgresql_registry() {
             .len(),
         0
     );
+}
+
+/// Writes `count` lines to `path`, line `i` made by `line(i)`: a long batch without holding it
+/// in memory.
+fn write_lines(path: &Path, count: usize, line: impl Fn(usize) -> String) {
+    use std::io::Write;
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in 0..count {
+        writeln!(file, "{}", line(i)).unwrap();
+    }
+    file.flush().unwrap();
 }

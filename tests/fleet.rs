@@ -10,12 +10,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::postgres::{fresh_database, private_server, query, scalar};
-use common::{guest, root};
+use common::{guest, ok, root};
 
 /// `host --registry URL --root ROOT ARGS`.
 fn host(url: &str, machine: &Path, args: &[&str]) -> Command {
@@ -28,16 +28,6 @@ fn host(url: &str, machine: &Path, args: &[&str]) -> Command {
         .args(args)
         .env_remove("HOOKHOST_REGISTRY");
     command
-}
-
-fn ok(output: Output) -> String {
-    assert!(
-        output.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// `text_stats` with a custom section appended: the same hook, another digest. A component's

@@ -7,7 +7,7 @@ pub mod postgres;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::{Mutex, OnceLock};
 
 use hookhost::provenance::RunRecord;
@@ -164,4 +164,16 @@ pub fn jsonl(records: &[(&str, Value)]) -> String {
             serde_json::json!({"id": id, "metadata": metadata}).to_string() + "\n"
         })
         .collect()
+}
+
+/// The standard output of a command that must have succeeded; otherwise a panic showing both
+/// of its outputs.
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
