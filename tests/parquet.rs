@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{guest, root};
+use common::{copy_dir, guest, root};
 use hookhost::contract::{ColumnType, Contract};
 use hookhost::embed::{Batch, BatchOptions, Hookhost, Record, Snapshot, SnapshotHook};
 use hookhost::provenance::RunRecord;
@@ -529,19 +529,6 @@ fn a_parquet_run_replays_into_parquet_and_compares_by_content() {
     assert_eq!(differences.len(), 1, "{report:#}");
     assert_eq!(differences[0]["what"], "features.parquet");
     assert_ne!(differences[0]["original"], differences[0]["replay"]);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -688,10 +688,9 @@ impl FeatureSink for TableSink {
         contract: &Contract,
         rows: &[Vec<serde_json::Value>],
     ) -> Result<(), Error> {
-        let table = self.table.describe();
         let Some(run_uuid) = self.run_uuid else {
             return Err(self.error(
-                format!("writing to feature table {table}"),
+                format!("writing to feature table {}", self.table.describe()),
                 format!("run id `{}` is not a uuid", self.run_id),
             ));
         };
@@ -705,7 +704,10 @@ impl FeatureSink for TableSink {
                 no_nul(record_id)
                     .map_err(|reason| {
                         self.error(
-                            format!("writing record `{record_id}` to feature table {table}"),
+                            format!(
+                                "writing record `{record_id}` to feature table {}",
+                                self.table.describe()
+                            ),
                             reason,
                         )
                     })?
@@ -717,7 +719,8 @@ impl FeatureSink for TableSink {
                     self.error(
                         format!(
                             "writing record `{record_id}` row {ordinal} to feature table \
-                             {table}, column `{name}`"
+                             {}, column `{name}`",
+                            self.table.describe()
                         ),
                         reason,
                     )
