@@ -135,7 +135,13 @@ pub mod __private {
 }
 
 /// Parses JSON text into `T`; the error names where in the document parsing failed.
+///
+/// Parsed once without tracking the path (what every record that parses pays), and only when
+/// that fails again with the path tracked, for the message.
 fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    if let Ok(value) = serde_json::from_str(json) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(json);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| e.to_string())?;
     deserializer.end().map_err(|e| e.to_string())?;
