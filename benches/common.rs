@@ -55,6 +55,21 @@ pub fn text_records(n: usize) -> Vec<PendingRecord> {
     (0..n).map(|i| pending(i, texts::metadata(i))).collect()
 }
 
+/// Writes a JSONL batch of the ~1 KB texts, one line per `i` of `range`, ids `prefix<i>`.
+pub fn write_text_batch(path: &std::path::Path, prefix: &str, range: std::ops::Range<usize>) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for i in range {
+        writeln!(
+            out,
+            "{{\"id\":\"{prefix}{i}\",\"metadata\":{}}}",
+            texts::metadata(i)
+        )
+        .unwrap();
+    }
+    out.flush().unwrap();
+}
+
 /// A runner with the default limits and an empty config.
 pub fn runner(hook: HookComponent, host: &Host) -> BatchRunner {
     runner_with_config(hook, host, "{}")
@@ -65,6 +80,7 @@ pub fn runner_with_config(hook: HookComponent, host: &Host, config_json: &str) -
     BatchRunner::new(
         hook,
         RunnerSettings {
+            keep_values: true,
             limits: Limits::default(),
             memory_ceiling: host.ceilings().memory_bytes,
             config_json: config_json.into(),

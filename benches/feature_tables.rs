@@ -15,7 +15,7 @@
 mod postgres;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use hookhost::contract::{Cardinality, Column, ColumnType, Contract};
+use hookhost::contract::{Cardinality, CheckedRows, Column, ColumnType, Contract};
 use hookhost::registry::tables::PgValue;
 use hookhost::registry::{DEFAULT_FEATURE_SCHEMA, Registry};
 use hookhost::sink::TableHook;
@@ -68,7 +68,13 @@ fn feature_tables(c: &mut Criterion) {
         name: "bench",
         contract: &contract,
     }];
-    let rows: Vec<(String, Vec<Value>)> = (0..ROWS).map(|i| (format!("r{i}"), row(i))).collect();
+    // Checked and rendered, as a worker hands them to the sink.
+    let rows: Vec<(String, CheckedRows)> = (0..ROWS)
+        .map(|i| {
+            let rows = CheckedRows::from_values(&contract, vec![row(i)]);
+            (format!("r{i}"), rows)
+        })
+        .collect();
     // The table, created once (later begins find it identical).
     drop(tables.begin(&hooks).unwrap());
 
@@ -81,8 +87,7 @@ fn feature_tables(c: &mut Criterion) {
             let run_id = uuid::Uuid::now_v7().to_string();
             let mut sink = batch.sink(0, &run_id);
             for (id, row) in &rows {
-                sink.write(id, &run_id, &contract, std::slice::from_ref(row))
-                    .unwrap();
+                sink.write(id, &run_id, row).unwrap();
             }
             sink.finish().unwrap();
             drop(batch); // rolled back
@@ -116,7 +121,7 @@ fn feature_tables(c: &mut Criterion) {
                         PgValue::Text(id.clone()),
                         PgValue::Ordinal(0),
                     ];
-                    for (column, value) in contract.columns.iter().zip(row) {
+                    for (column, value) in contract.columns.iter().zip(&row.rows[0]) {
                         values.push(PgValue::from_json(column.ty, value).unwrap());
                     }
                     let params: Vec<&(dyn ToSql + Sync)> =

@@ -11,14 +11,15 @@
 //! Run with `make -C benches bench` (see `benches/README.md`).
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookhost::contract::{Cardinality, Column, ColumnType, Contract};
+use hookhost::contract::{Cardinality, CheckedRows, Column, ColumnType, Contract};
 use hookhost::sink::jsonl::JsonlFile;
 use hookhost::sink::parquet::ParquetFile;
 use hookhost::sink::{FeatureSink, ParquetOptions};
 use serde_json::{Value, json};
 
-/// Records with their rows, as a run hands them to its sink.
-type Records = Vec<(String, Vec<Vec<Value>>)>;
+/// Records with their rows, as a run hands them to its sink: checked and rendered (on the
+/// worker that ran the call, in a run).
+type Records = Vec<(String, CheckedRows)>;
 
 const RUN_ID: &str = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
 
@@ -55,7 +56,8 @@ fn text_stats() -> (Contract, Records) {
                     json!(format!("extraordinary{}", i % 1000))
                 },
             ];
-            (format!("doc-{i:08}"), vec![row])
+            let rows = CheckedRows::from_values(&contract, vec![row]);
+            (format!("doc-{i:08}"), rows)
         })
         .collect();
     (contract, records)
@@ -98,19 +100,16 @@ fn all_types() -> (Contract, Records) {
                         .collect::<Vec<_>>()
                 ),
             ];
-            (format!("doc-{i:08}"), vec![row])
+            let rows = CheckedRows::from_values(&contract, vec![row]);
+            (format!("doc-{i:08}"), rows)
         })
         .collect();
     (contract, records)
 }
 
-fn write_all(
-    mut sink: Box<dyn FeatureSink>,
-    contract: &Contract,
-    records: &[(String, Vec<Vec<Value>>)],
-) {
+fn write_all(mut sink: Box<dyn FeatureSink>, records: &Records) {
     for (id, rows) in records {
-        sink.write(id, RUN_ID, contract, rows).unwrap();
+        sink.write(id, RUN_ID, rows).unwrap();
     }
     sink.finish().unwrap();
 }
@@ -126,7 +125,7 @@ fn sinks(c: &mut Criterion) {
                 temp,
                 |dir| {
                     let sink = JsonlFile::create(&dir.path().join("features.jsonl")).unwrap();
-                    write_all(Box::new(sink), &contract, &records);
+                    write_all(Box::new(sink), &records);
                     dir
                 },
                 BatchSize::PerIteration,
@@ -139,7 +138,7 @@ fn sinks(c: &mut Criterion) {
                     let path = dir.path().join("features.parquet");
                     let sink =
                         ParquetFile::create(&path, &contract, &ParquetOptions::default()).unwrap();
-                    write_all(Box::new(sink), &contract, &records);
+                    write_all(Box::new(sink), &records);
                     dir
                 },
                 BatchSize::PerIteration,

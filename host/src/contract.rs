@@ -6,7 +6,6 @@
 //! values in column order.
 
 use std::collections::HashSet;
-use std::io::{self, Write};
 
 use crate::digest::sha256_digest;
 use serde::{Deserialize, Serialize};
@@ -127,13 +126,69 @@ impl Violation {
     }
 }
 
-/// A passed record's rows, checked and rendered as JSON values in column order.
+/// A passed record's rows, checked: one JSON value per column, in column order, and each row
+/// rendered as its line of `features.jsonl` renders it (rendered where the call ran, so a sink
+/// only writes and hashes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedRows {
-    /// One entry per row, each holding one JSON value per column.
+    /// One entry per row, each holding one JSON value per column; empty when the runner was
+    /// told not to keep them ([`RunnerSettings::keep_values`](crate::runner::RunnerSettings)).
     pub rows: Vec<Vec<serde_json::Value>>,
     /// The size of the rows' values rendered as JSON, in bytes.
     pub json_bytes: u64,
+    /// Every row's [`line_rest`](CheckedRows::line_rest), back to back.
+    rendered: Vec<u8>,
+    /// Where each row's part of `rendered` ends.
+    ends: Vec<usize>,
+}
+
+impl CheckedRows {
+    /// Rows whose values are already checked against `contract` (one per column, in column
+    /// order), rendered: for sinks fed by tools and benchmarks.
+    pub fn from_values(contract: &Contract, rows: Vec<Vec<serde_json::Value>>) -> CheckedRows {
+        let mut checked = CheckedRows::with_capacity(rows.len());
+        for row in &rows {
+            checked.render(contract, row);
+        }
+        checked.rows = rows;
+        checked
+    }
+
+    fn with_capacity(rows: usize) -> CheckedRows {
+        CheckedRows {
+            rows: Vec::with_capacity(rows),
+            json_bytes: 0,
+            rendered: Vec::with_capacity(128 * rows),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    fn render(&mut self, contract: &Contract, row: &[serde_json::Value]) {
+        self.json_bytes += render_features(contract, row, &mut self.rendered);
+        self.ends.push(self.rendered.len());
+    }
+
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Frees the JSON values, keeping the rendered lines (for a sink that writes only those).
+    pub fn forget_values(&mut self) {
+        self.rows = Vec::new();
+    }
+
+    /// Row `index`'s line of `features.jsonl` after its `id` and `run_id` members:
+    /// `,"features":{column: value, …}}\n`, columns in contract order.
+    pub fn line_rest(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.rendered[start..self.ends[index]]
+    }
 }
 
 impl Contract {
@@ -197,8 +252,7 @@ impl Contract {
                 ),
             });
         }
-        let mut counter = CountingWriter::default();
-        let mut checked = Vec::with_capacity(rows.len());
+        let mut checked = CheckedRows::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
             if row.len() != self.columns.len() {
                 return Err(Violation {
@@ -218,15 +272,12 @@ impl Contract {
                     row: Some(index),
                     reason,
                 })?;
-                serde_json::to_writer(&mut counter, &json).expect("counting never fails");
                 values.push(json);
             }
-            checked.push(values);
+            checked.render(self, &values);
+            checked.rows.push(values);
         }
-        Ok(CheckedRows {
-            rows: checked,
-            json_bytes: counter.0,
-        })
+        Ok(checked)
     }
 }
 
@@ -349,17 +400,34 @@ fn value_type_name(value: &bindings::Value) -> &'static str {
     }
 }
 
-/// Counts bytes written, so a row's JSON size is known without keeping the text.
-#[derive(Default)]
-struct CountingWriter(u64);
-
-impl Write for CountingWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0 += buf.len() as u64;
-        Ok(buf.len())
+/// Appends a row's line after its `id` and `run_id` members, `,"features":{column: value,
+/// …}}\n`, columns in contract order; returns the bytes its values took.
+fn render_features(contract: &Contract, row: &[serde_json::Value], out: &mut Vec<u8>) -> u64 {
+    out.extend_from_slice(b",\"features\":{");
+    let mut value_bytes = 0;
+    for (index, (column, value)) in contract.columns.iter().zip(row).enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        write_key(&column.name, out);
+        let before = out.len();
+        serde_json::to_writer(&mut *out, value).expect("JSON values serialize");
+        value_bytes += (out.len() - before) as u64;
     }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    out.extend_from_slice(b"}}\n");
+    value_bytes
+}
+
+/// `"name":`. A valid contract's names (`[a-z][a-z0-9_]*`) need no escaping; others are
+/// escaped.
+fn write_key(name: &str, out: &mut Vec<u8>) {
+    if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        out.push(b'"');
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    } else {
+        serde_json::to_writer(&mut *out, name).expect("strings serialize");
+        out.push(b':');
     }
 }
 
@@ -378,6 +446,48 @@ pub(crate) fn test_column(name: &str, ty: ColumnType, nullable: bool) -> Column 
 mod tests {
     use super::*;
     use bindings::Value as V;
+
+    #[test]
+    fn keys_are_escaped_only_when_they_need_it() {
+        let contract = Contract {
+            feature: "f".into(),
+            cardinality: Cardinality::One,
+            columns: vec![
+                test_column("plain_1", ColumnType::Integer, false),
+                test_column("odd \"key\"", ColumnType::Text, true),
+            ],
+        };
+        let mut out = Vec::new();
+        let values = render_features(
+            &contract,
+            &[serde_json::json!(12), serde_json::json!("a\nb")],
+            &mut out,
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            ",\"features\":{\"plain_1\":12,\"odd \\\"key\\\"\":\"a\\nb\"}}\n"
+        );
+        assert_eq!(values, 2 + 6, "the bytes of `12` and `\"a\\nb\"`");
+    }
+
+    #[test]
+    fn each_row_keeps_its_own_line_and_forgetting_values_keeps_the_lines() {
+        let contract = Contract {
+            feature: "f".into(),
+            cardinality: Cardinality::Many,
+            columns: vec![test_column("n", ColumnType::Integer, false)],
+        };
+        let mut rows = contract
+            .check_rows(vec![vec![V::Integer(7)], vec![V::Integer(-12)]])
+            .unwrap();
+        assert_eq!((rows.len(), rows.json_bytes), (2, 1 + 3));
+        rows.forget_values();
+        assert!(rows.rows.is_empty());
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows.line_rest(0), b",\"features\":{\"n\":7}}\n");
+        assert_eq!(rows.line_rest(1), b",\"features\":{\"n\":-12}}\n");
+        assert!(contract.check_rows(vec![]).unwrap().is_empty());
+    }
 
     fn contract(cardinality: Cardinality) -> Contract {
         let column = |name: &str, ty, nullable| Column {

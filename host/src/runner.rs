@@ -58,6 +58,10 @@ pub struct RunnerSettings {
     pub max_log_bytes: u64,
     /// Set to stop the run: in-flight guest code stops within one epoch tick.
     pub cancel: Arc<AtomicBool>,
+    /// Whether passed rows keep their JSON values beside their rendered lines
+    /// ([`CheckedRows`]). A run whose rows go only to `features.jsonl` needs just the lines,
+    /// and its values are freed on the thread that made them.
+    pub keep_values: bool,
 }
 
 /// What happened to one record.
@@ -569,7 +573,12 @@ impl BatchRunner {
                         limit: self.settings.max_output_bytes_per_record,
                     })
                 }
-                Ok(checked) => RecordOutcome::Passed(checked),
+                Ok(mut checked) => {
+                    if !self.settings.keep_values {
+                        checked.forget_values();
+                    }
+                    RecordOutcome::Passed(checked)
+                }
                 Err(violation) => RecordOutcome::Errored(RecordError::ContractViolation(violation)),
             },
             Outcome::Rejected(reason) => RecordOutcome::Rejected(truncate(reason)),

@@ -121,6 +121,7 @@ impl Lane {
                 max_output_bytes_per_record: DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD,
                 max_log_bytes: knobs.max_log_bytes,
                 cancel: knobs.cancel.clone(),
+                keep_values: features.as_ref().is_none_or(|sink| sink.needs_values()),
             },
         );
         Lane {
@@ -213,7 +214,7 @@ impl Lane {
         match outcome {
             RecordOutcome::Passed(rows) => {
                 match (&mut self.features, &mut self.sink) {
-                    (Some(features), _) => features.write(id, run_id, contract, &rows.rows)?,
+                    (Some(features), _) => features.write(id, run_id, &rows)?,
                     (None, Sink::Memory(kept, _)) => {
                         kept.push_features(id, run_id, contract, &rows.rows)
                     }

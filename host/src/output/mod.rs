@@ -158,9 +158,16 @@ impl OutputDir {
 
 /// `{"id":<id>`: how every output line starts.
 pub(crate) fn id_member(id: &str) -> Vec<u8> {
-    let mut head = b"{\"id\":".to_vec();
-    serde_json::to_writer(&mut head, id).expect("strings serialize");
+    let mut head = Vec::new();
+    id_member_into(id, &mut head);
     head
+}
+
+/// [`id_member`] into `head`, which is cleared first.
+pub(crate) fn id_member_into(id: &str, head: &mut Vec<u8>) {
+    head.clear();
+    head.extend_from_slice(b"{\"id\":");
+    serde_json::to_writer(&mut *head, id).expect("strings serialize");
 }
 
 /// A file written through a buffer while its hash, content hash, size and line count are
@@ -173,6 +180,9 @@ pub(crate) struct HashedFile {
     content: Sha256,
     bytes: u64,
     rows: u64,
+    /// `,"run_id":<run id>` as last rendered, and the run id it renders: a file's lines all
+    /// name the same run, so it is rendered once.
+    run_member: (String, Vec<u8>),
 }
 
 impl HashedFile {
@@ -183,11 +193,19 @@ impl HashedFile {
             content: Sha256::new(),
             bytes: 0,
             rows: 0,
+            run_member: (String::new(), Vec::new()),
         }
     }
 
-    /// Writes bytes that belong to the content (no run id in them).
+    /// Writes bytes that belong to the content (no run id in them), counting their lines.
     fn write_raw(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_content(bytes)?;
+        self.rows += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(())
+    }
+
+    /// Writes bytes that belong to the content.
+    fn write_content(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.write_run_part(bytes)?;
         self.content.update(bytes);
         Ok(())
@@ -198,23 +216,30 @@ impl HashedFile {
         self.writer.write_all(bytes)?;
         self.hasher.update(bytes);
         self.bytes += bytes.len() as u64;
-        self.rows += bytes.iter().filter(|&&b| b == b'\n').count() as u64;
         Ok(())
     }
 
     /// Writes one JSON line: `head`, then `,"run_id":<run_id>`, then `rest` (which closes the
-    /// object and ends the line).
+    /// object and ends the line; rendered JSON holds no other newline).
     pub(crate) fn write_line(
         &mut self,
         head: &[u8],
         run_id: &str,
         rest: &[u8],
     ) -> std::io::Result<()> {
-        let mut member = b",\"run_id\":".to_vec();
-        serde_json::to_writer(&mut member, run_id).expect("strings serialize");
-        self.write_raw(head)?;
-        self.write_run_part(&member)?;
-        self.write_raw(rest)
+        if self.run_member.0 != run_id {
+            let mut member = b",\"run_id\":".to_vec();
+            serde_json::to_writer(&mut member, run_id).expect("strings serialize");
+            self.run_member = (run_id.to_owned(), member);
+        }
+        let member = std::mem::take(&mut self.run_member.1);
+        self.write_content(head)?;
+        let written = self.write_run_part(&member);
+        self.run_member.1 = member;
+        written?;
+        self.write_content(rest)?;
+        self.rows += 1;
+        Ok(())
     }
 
     pub(crate) fn finish(self) -> std::io::Result<OutputFile> {
@@ -253,7 +278,14 @@ mod tests {
         let (file, path) = out.create_file(FEATURES_FILE).unwrap();
         let mut features: Box<dyn FeatureSink> = Box::new(JsonlFile::new(file, path));
         features
-            .write("a", run_id, &contract, &[vec![serde_json::json!(3)]])
+            .write(
+                "a",
+                run_id,
+                &crate::contract::CheckedRows::from_values(
+                    &contract,
+                    vec![vec![serde_json::json!(3)]],
+                ),
+            )
             .unwrap();
         out.write_rejection("b", run_id, "too \"short\"").unwrap();
         let error = RecordError::Guest {

@@ -44,7 +44,7 @@ use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use super::postgres::{PgError, PgPool, PgTx, pg_error};
 use super::store::WriteTx;
 use super::{log_batch_recorded, record_batch_in, record_run_in};
-use crate::contract::{Column, ColumnType, Contract};
+use crate::contract::{CheckedRows, Column, ColumnType, Contract};
 use crate::digest::hex;
 use crate::error::Error;
 use crate::evolution::{Evolution, classify};
@@ -681,21 +681,15 @@ impl TableSink {
 }
 
 impl FeatureSink for TableSink {
-    fn write(
-        &mut self,
-        record_id: &str,
-        _run_id: &str,
-        contract: &Contract,
-        rows: &[Vec<serde_json::Value>],
-    ) -> Result<(), Error> {
+    fn write(&mut self, record_id: &str, _run_id: &str, rows: &CheckedRows) -> Result<(), Error> {
         let Some(run_uuid) = self.run_uuid else {
             return Err(self.error(
                 format!("writing to feature table {}", self.table.describe()),
                 format!("run id `{}` is not a uuid", self.run_id),
             ));
         };
-        for (ordinal, row) in rows.iter().enumerate() {
-            let line = content_line(record_id, contract, row);
+        for (ordinal, row) in rows.rows.iter().enumerate() {
+            let line = content_line(record_id, rows, ordinal);
             self.content.update(&line);
             self.buffered_bytes += line.len();
             let mut values = Vec::with_capacity(3 + row.len());

@@ -4,21 +4,27 @@
 use std::path::{Path, PathBuf};
 
 use super::{FeatureSink, Written};
-use crate::contract::Contract;
+use crate::contract::CheckedRows;
 use crate::error::Error;
-use crate::output::{FEATURES_FILE, HashedFile, id_member};
+use crate::output::{FEATURES_FILE, HashedFile, id_member_into};
 
 /// The JSONL feature file of one run directory.
 #[derive(Debug)]
 pub struct JsonlFile {
     file: HashedFile,
     path: PathBuf,
+    /// The current record's `{"id":…`, rendered once for all its rows.
+    head: Vec<u8>,
 }
 
 impl JsonlFile {
     /// Writes into `file`, created at `path` (named in errors).
     pub(crate) fn new(file: HashedFile, path: PathBuf) -> JsonlFile {
-        JsonlFile { file, path }
+        JsonlFile {
+            file,
+            path,
+            head: Vec::new(),
+        }
     }
 
     /// Creates `path` (which must not exist yet) and writes the rows there, outside any run
@@ -32,20 +38,18 @@ impl JsonlFile {
 }
 
 impl FeatureSink for JsonlFile {
-    fn write(
-        &mut self,
-        record_id: &str,
-        run_id: &str,
-        contract: &Contract,
-        rows: &[Vec<serde_json::Value>],
-    ) -> Result<(), Error> {
-        for row in rows {
-            let (head, rest) = line_parts(record_id, contract, row);
+    fn write(&mut self, record_id: &str, run_id: &str, rows: &CheckedRows) -> Result<(), Error> {
+        id_member_into(record_id, &mut self.head);
+        for index in 0..rows.len() {
             self.file
-                .write_line(&head, run_id, &rest)
+                .write_line(&self.head, run_id, rows.line_rest(index))
                 .map_err(|e| Error::io(&self.path, e))?;
         }
         Ok(())
+    }
+
+    fn needs_values(&self) -> bool {
+        false
     }
 
     fn finish(self: Box<Self>) -> Result<Written, Error> {
@@ -55,25 +59,4 @@ impl FeatureSink for JsonlFile {
             file,
         })
     }
-}
-
-/// A row's line in two parts, around where the `run_id` member goes: `{"id":<id>` and
-/// `,"features":{…}}\n`.
-pub(crate) fn line_parts(
-    record_id: &str,
-    contract: &Contract,
-    row: &[serde_json::Value],
-) -> (Vec<u8>, Vec<u8>) {
-    let mut rest = Vec::with_capacity(128);
-    rest.extend_from_slice(b",\"features\":{");
-    for (index, (column, value)) in contract.columns.iter().zip(row).enumerate() {
-        if index > 0 {
-            rest.push(b',');
-        }
-        serde_json::to_writer(&mut rest, &column.name).expect("strings serialize");
-        rest.push(b':');
-        serde_json::to_writer(&mut rest, value).expect("JSON values serialize");
-    }
-    rest.extend_from_slice(b"}}\n");
-    (id_member(record_id), rest)
 }

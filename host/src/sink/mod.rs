@@ -29,7 +29,7 @@ pub mod parquet;
 use std::sync::Arc;
 
 pub use self::parquet::ParquetOptions;
-use crate::contract::Contract;
+use crate::contract::{CheckedRows, Contract};
 use crate::error::Error;
 pub use crate::provenance::TableOutput;
 use crate::provenance::{BatchRecorded, NewBatch, OutputFile, RunEntry};
@@ -51,15 +51,14 @@ pub enum Features {
 
 /// One run's feature rows being written.
 pub trait FeatureSink: Send + std::fmt::Debug {
-    /// Writes one passed record's rows, in contract column order, each already checked
-    /// against `contract`.
-    fn write(
-        &mut self,
-        record_id: &str,
-        run_id: &str,
-        contract: &Contract,
-        rows: &[Vec<serde_json::Value>],
-    ) -> Result<(), Error>;
+    /// Writes one passed record's rows, each already checked against the run's contract.
+    fn write(&mut self, record_id: &str, run_id: &str, rows: &CheckedRows) -> Result<(), Error>;
+
+    /// Whether it reads the rows' JSON values ([`CheckedRows::rows`]), not only their rendered
+    /// lines. By default it does.
+    fn needs_values(&self) -> bool {
+        true
+    }
 
     /// Ends the rows (flushing, syncing, closing) and says what was written.
     fn finish(self: Box<Self>) -> Result<Written, Error>;
@@ -118,12 +117,11 @@ pub trait TableBatch: Send + std::fmt::Debug {
     fn record_batch(self: Box<Self>, batch: NewBatch<'_>) -> Result<BatchRecorded, Error>;
 }
 
-/// The line `features.jsonl` holds for one row, without its `run_id` member:
+/// The line `features.jsonl` holds for row `row` of `rows`, without its `run_id` member:
 /// `{"id":…,"features":{column: value, …}}\n`, columns in contract order. The content digest
 /// of every sink is the sha256 of these lines.
-pub fn content_line(record_id: &str, contract: &Contract, row: &[serde_json::Value]) -> Vec<u8> {
-    let (head, rest) = jsonl::line_parts(record_id, contract, row);
-    let mut line = head;
-    line.extend_from_slice(&rest);
+pub fn content_line(record_id: &str, rows: &CheckedRows, row: usize) -> Vec<u8> {
+    let mut line = crate::output::id_member(record_id);
+    line.extend_from_slice(rows.line_rest(row));
     line
 }

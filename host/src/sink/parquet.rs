@@ -53,7 +53,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::{FeatureSink, Written, content_line};
-use crate::contract::{ColumnType, Contract};
+use crate::contract::{CheckedRows, ColumnType, Contract};
 use crate::digest::hex;
 use crate::error::Error;
 use crate::output::PARQUET_FILE;
@@ -478,7 +478,7 @@ impl ParquetFile {
     /// created in its staging directory by the run.
     ///
     /// ```
-    /// use hookhost::contract::{Cardinality, Column, ColumnType, Contract};
+    /// use hookhost::contract::{Cardinality, CheckedRows, Column, ColumnType, Contract};
     /// use hookhost::sink::{FeatureSink, ParquetOptions, Written};
     /// use hookhost::sink::parquet::ParquetFile;
     ///
@@ -495,8 +495,8 @@ impl ParquetFile {
     /// let dir = tempfile::tempdir().unwrap();
     /// let path = dir.path().join("features.parquet");
     /// let mut sink = Box::new(ParquetFile::create(&path, &contract, &ParquetOptions::default())?);
-    /// sink.write("doc-1", "0193a1b2-0000-7000-8000-000000000000", &contract,
-    ///     &[vec![serde_json::json!(42)]])?;
+    /// let rows = CheckedRows::from_values(&contract, vec![vec![serde_json::json!(42)]]);
+    /// sink.write("doc-1", "0193a1b2-0000-7000-8000-000000000000", &rows)?;
     /// let Written::File { file, .. } = sink.finish()? else { unreachable!() };
     /// assert_eq!((file.rows, file.bytes), (1, std::fs::metadata(&path).unwrap().len()));
     /// # Ok::<(), hookhost::Error>(())
@@ -539,14 +539,8 @@ impl ParquetFile {
 }
 
 impl FeatureSink for ParquetFile {
-    fn write(
-        &mut self,
-        record_id: &str,
-        run_id: &str,
-        contract: &Contract,
-        rows: &[Vec<Value>],
-    ) -> Result<(), Error> {
-        for (ordinal, row) in rows.iter().enumerate() {
+    fn write(&mut self, record_id: &str, run_id: &str, rows: &CheckedRows) -> Result<(), Error> {
+        for (ordinal, row) in rows.rows.iter().enumerate() {
             if row.len() != self.columns.len() {
                 return Err(self.error(format!(
                     "record `{record_id}`, row {ordinal}: {} values for {} columns",
@@ -578,8 +572,7 @@ impl FeatureSink for ParquetFile {
             self.batch_bytes += record_id.len() + run_id.len() + 12;
             self.batch_rows += 1;
             self.rows += 1;
-            self.content
-                .update(content_line(record_id, contract, row.as_slice()));
+            self.content.update(content_line(record_id, rows, ordinal));
             if self.batch_rows >= DEFAULT_BATCH_ROWS || self.batch_bytes >= DEFAULT_BATCH_BYTES {
                 self.flush_batch()?;
             }
@@ -780,8 +773,9 @@ mod tests {
         let mut jsonl: Box<dyn FeatureSink> =
             Box::new(super::super::jsonl::JsonlFile::new(file, path));
         for (id, rows) in records {
-            parquet.write(id, "run-1", &contract, rows).unwrap();
-            jsonl.write(id, "run-1", &contract, rows).unwrap();
+            let rows = CheckedRows::from_values(&contract, rows.clone());
+            parquet.write(id, "run-1", &rows).unwrap();
+            jsonl.write(id, "run-1", &rows).unwrap();
         }
         let file_of = |written: Written| match written {
             Written::File { file, .. } => file,
@@ -907,7 +901,11 @@ mod tests {
         let mut row = full_row(1);
         row[1] = json!("three");
         let error = sink
-            .write("doc-7", "run-1", &contract, &[row])
+            .write(
+                "doc-7",
+                "run-1",
+                &CheckedRows::from_values(&contract, vec![row]),
+            )
             .unwrap_err()
             .to_string();
         assert!(
