@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use super::lane::{Ended, Kept, Lane, LaneKnobs, Sink, Verdict};
-use super::workers::{self, Done, Job, WorkerContext};
+use super::workers::{self, Answers, Done, FLIGHT_RECORDS, Job, Ran, WorkerContext};
 use super::{
     BatchHookSummary, BatchRequest, BatchResult, BatchState, BatchSummary, Executed, HookProgress,
     HookResult, Layout, Progress,
@@ -29,8 +29,9 @@ use crate::sink::{FeatureSink, Features, TableBatch, TableHook};
 /// `request.layout` says, and records the runs with `request.recorder`. `progress` is called
 /// after each chunk is settled.
 ///
-/// Memory stays bounded by about `jobs + 1` chunks, whatever the input's length (plus the
-/// ids of a batch kept in memory, and ~20 bytes per record id to refuse duplicates).
+/// Memory stays bounded by about `2 × jobs + 1` flights of chunks (a flight is about 128 records,
+/// or one chunk when chunks are larger), whatever the input's length (plus the ids of a batch
+/// kept in memory, and ~20 bytes per record id to refuse duplicates).
 ///
 /// Errors are for batches that cannot start (an output directory in the way) or whose outputs
 /// could not be finished or recorded ([`Error::NotRecorded`]); a batch that started and could
@@ -258,11 +259,15 @@ struct Endings {
     own: Vec<Option<Ended>>,
 }
 
-/// A chunk handed to the workers, waiting for every lane's answer.
+/// A flight of chunks handed to the workers, settled chunk by chunk as every lane answers.
 struct InFlight {
-    chunk: Arc<Chunk>,
-    answers: Vec<Option<Done>>,
-    waiting: usize,
+    chunks: Arc<Vec<Chunk>>,
+    /// Per chunk, per lane: the answer, until the chunk is settled.
+    answers: Vec<Vec<Option<Ran>>>,
+    /// Per chunk: the lanes that have not answered yet.
+    waiting: Vec<usize>,
+    /// The chunks settled (or passed over) so far, from the first.
+    done: usize,
 }
 
 struct Driver<'a> {
@@ -281,14 +286,14 @@ impl Driver<'_> {
     fn run(&mut self, gate: Option<&Arc<super::Gate>>) -> Endings {
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let job_rx = Mutex::new(job_rx);
-        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let answers = Answers::default();
         let abort = AtomicBool::new(false);
         std::thread::scope(|scope| {
             for index in 0..self.jobs {
                 let runners = self.lanes.iter().map(Lane::runner).collect();
                 let context = WorkerContext {
                     jobs: &job_rx,
-                    done: done_tx.clone(),
+                    answers: &answers,
                     gate,
                     cancel: self.cancel,
                     abort: &abort,
@@ -298,8 +303,7 @@ impl Driver<'_> {
                     .spawn_scoped(scope, move || workers::work(runners, context))
                     .expect("spawning a worker thread");
             }
-            drop(done_tx);
-            let endings = self.feed_and_settle(&job_tx, &done_rx, &abort);
+            let endings = self.feed_and_settle(&job_tx, &answers, &abort);
             // Closing the queue ends the workers once they are idle; every job sent has been
             // answered by now.
             drop(job_tx);
@@ -310,13 +314,16 @@ impl Driver<'_> {
     fn feed_and_settle(
         &mut self,
         jobs: &mpsc::Sender<Job>,
-        answers: &mpsc::Receiver<Done>,
+        answers: &Answers,
         abort: &AtomicBool,
     ) -> Endings {
         let lanes = self.lanes.len();
-        // One chunk more than there are workers, so the next is read while they work.
-        let window = self.jobs + 1;
+        // Two flights per worker and one more: a worker that finishes before the one working
+        // on an earlier flight (whose answers are settled first) still finds work queued.
+        let window = 2 * self.jobs + 1;
+        let flight_chunks = (FLIGHT_RECORDS / self.chunk_size).max(1);
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
+        let mut received: Vec<Done> = Vec::new();
         let mut next_seq: u64 = 0;
         let mut first_seq: u64 = 0;
         let mut input_done = false;
@@ -328,72 +335,112 @@ impl Driver<'_> {
         let mut settling = true;
         loop {
             while settling && !input_done && in_flight.len() < window {
-                if self.cancel.load(Ordering::SeqCst) {
-                    endings.batch = Ended::Cancelled;
-                    settling = false;
+                let chunks = match self.read_flight(flight_chunks, &mut input_done) {
+                    Ok(chunks) => chunks,
+                    Err(ended) => {
+                        endings.batch = ended;
+                        settling = false;
+                        break;
+                    }
+                };
+                if chunks.is_empty() {
                     break;
                 }
-                match self.source.next_chunk(self.chunk_size) {
-                    Ok(chunk) if chunk.is_empty() => input_done = true,
-                    Ok(chunk) => {
-                        let chunk = Arc::new(chunk);
-                        for lane in 0..lanes {
-                            let job = Job {
-                                seq: next_seq,
-                                lane,
-                                chunk: chunk.clone(),
-                            };
-                            jobs.send(job).expect("the workers outlive the queue");
-                        }
-                        in_flight.push_back(InFlight {
-                            chunk,
-                            answers: (0..lanes).map(|_| None).collect(),
-                            waiting: lanes,
-                        });
-                        next_seq += 1;
-                    }
-                    Err(error) => {
-                        endings.batch = Ended::from(Err(error));
-                        settling = false;
-                    }
+                let chunks = Arc::new(chunks);
+                for lane in 0..lanes {
+                    let job = Job {
+                        seq: next_seq,
+                        lane,
+                        chunks: chunks.clone(),
+                    };
+                    jobs.send(job).expect("the workers outlive the queue");
                 }
+                in_flight.push_back(InFlight {
+                    answers: chunks
+                        .iter()
+                        .map(|_| (0..lanes).map(|_| None).collect())
+                        .collect(),
+                    waiting: vec![lanes; chunks.len()],
+                    done: 0,
+                    chunks,
+                });
+                next_seq += 1;
             }
             if in_flight.is_empty() {
                 return endings;
             }
-            let done = answers.recv().expect("a worker answers every job it takes");
-            let flight = &mut in_flight[(done.seq - first_seq) as usize];
-            self.lanes[done.lane].add_stats(done.stats);
-            flight.waiting -= 1;
-            let lane = done.lane;
-            flight.answers[lane] = Some(done);
-            while in_flight.front().is_some_and(|f| f.waiting == 0) {
-                let flight = in_flight.pop_front().expect("checked");
-                first_seq += 1;
-                if !settling {
-                    continue;
-                }
-                if let Err(failed) = self.settle(flight, &mut endings) {
-                    settling = false;
-                    if matches!(failed, Ended::Failed(_)) {
-                        // Nothing after this chunk will be settled: skip the jobs not started.
-                        abort.store(true, Ordering::SeqCst);
+            answers.take(&mut received);
+            for done in received.drain(..) {
+                let flight = &mut in_flight[(done.seq - first_seq) as usize];
+                self.lanes[done.lane].add_stats(done.stats);
+                flight.waiting[done.chunk] -= 1;
+                flight.answers[done.chunk][done.lane] = Some(done.ran);
+            }
+            // Settle, in input order, every chunk all lanes have answered.
+            while let Some(flight) = in_flight.front_mut() {
+                while flight.done < flight.chunks.len() && flight.waiting[flight.done] == 0 {
+                    let index = flight.done;
+                    flight.done += 1;
+                    let calls: Vec<Ran> = flight.answers[index]
+                        .iter_mut()
+                        .map(|ran| ran.take().expect("every lane answered"))
+                        .collect();
+                    if !settling {
+                        continue;
+                    }
+                    if let Err(failed) = self.settle(&flight.chunks[index], calls, &mut endings) {
+                        settling = false;
+                        if matches!(failed, Ended::Failed(_)) {
+                            // Nothing after this chunk will be settled: skip the jobs not
+                            // started.
+                            abort.store(true, Ordering::SeqCst);
+                        }
                     }
                 }
+                if flight.done < flight.chunks.len() {
+                    break;
+                }
+                in_flight.pop_front();
+                first_seq += 1;
             }
         }
+    }
+
+    /// Reads up to `chunks` chunks (sets `input_done` at the end of the input). A cancellation
+    /// or an input that cannot be read ends the batch: what was read of this flight is not
+    /// run, and nothing more is settled.
+    fn read_flight(&mut self, chunks: usize, input_done: &mut bool) -> Result<Vec<Chunk>, Ended> {
+        let mut flight = Vec::with_capacity(chunks);
+        while flight.len() < chunks {
+            if self.cancel.load(Ordering::SeqCst) {
+                return Err(Ended::Cancelled);
+            }
+            match self.source.next_chunk(self.chunk_size) {
+                Ok(chunk) if chunk.is_empty() => {
+                    *input_done = true;
+                    break;
+                }
+                Ok(chunk) => flight.push(chunk),
+                Err(error) => return Err(Ended::from(Err(error))),
+            }
+        }
+        Ok(flight)
     }
 
     /// Settles one chunk in every lane, then at the batch level. A lane whose call could not
     /// run ends the batch (a failure outranks a cancellation); the other lanes still settle
     /// this chunk, but the batch does not count it.
-    fn settle(&mut self, flight: InFlight, endings: &mut Endings) -> Result<(), Ended> {
+    fn settle(
+        &mut self,
+        chunk: &Chunk,
+        calls: Vec<Ran>,
+        endings: &mut Endings,
+    ) -> Result<(), Ended> {
         let mut verdicts = Vec::with_capacity(self.lanes.len());
         let mut stop: Option<Ended> = None;
-        for (index, answer) in flight.answers.into_iter().enumerate() {
-            let done = answer.expect("every lane answered");
+        for (index, call) in calls.into_iter().enumerate() {
             let lane = &mut self.lanes[index];
-            match lane.settle_chunk(&flight.chunk, &done.logs, done.ran) {
+            match lane.settle_chunk(chunk, &call.logs, call.ran) {
                 Ok(lane_verdicts) => verdicts.push(lane_verdicts),
                 Err(error) => {
                     let own = Ended::from(Err(error));
@@ -416,7 +463,12 @@ impl Driver<'_> {
             }
             return Err(stop);
         }
-        let passed = tally(&flight.chunk, &verdicts, &mut self.settled.records);
+        let passed = tally(
+            chunk,
+            &verdicts,
+            &mut self.settled.records,
+            self.settled.keep_passed,
+        );
         if let Err(error) = self.keep_passed(passed) {
             let failed = Ended::from(Err(error));
             endings.batch = failed.clone();
@@ -455,8 +507,14 @@ impl Driver<'_> {
 }
 
 /// Settles a chunk at the batch level: a record errored if any hook errored it, else was
-/// rejected if any hook rejected it, else passed every hook. Returns the passed ids.
-fn tally(chunk: &Chunk, verdicts: &[Vec<Verdict>], records: &mut Counts) -> Vec<String> {
+/// rejected if any hook rejected it, else passed every hook. Returns the passed ids, if
+/// `keep` (else none).
+fn tally(
+    chunk: &Chunk,
+    verdicts: &[Vec<Verdict>],
+    records: &mut Counts,
+    keep: bool,
+) -> Vec<String> {
     let mut passed = Vec::new();
     let mut record_index = 0;
     for (slot_index, slot) in chunk.slots.iter().enumerate() {
@@ -469,7 +527,9 @@ fn tally(chunk: &Chunk, verdicts: &[Vec<Verdict>], records: &mut Counts) -> Vec<
             records.rejected += 1;
         } else {
             records.passed += 1;
-            passed.push(chunk.records[record_index].record.id.clone());
+            if keep {
+                passed.push(chunk.records[record_index].record.id.clone());
+            }
         }
         record_index += usize::from(is_record);
     }

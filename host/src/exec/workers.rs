@@ -1,14 +1,21 @@
 //! The workers a batch runs on: a fixed set of threads, started once per batch and kept for
 //! all of its chunks, each with its own runner per hook (no thread per chunk, nothing shared
-//! on the hot path but the job queue). A worker takes a job — one hook over one chunk — runs
-//! it in a sandbox, and sends back the outcomes, the guest output and what it cost.
+//! on the hot path but the job queue and the answers). A worker takes a job — one hook over
+//! one flight of chunks — runs each chunk in its own sandbox call, and leaves each chunk's
+//! outcomes, guest output and cost in the [`Answers`] as soon as it has them.
+//!
+//! A flight holds several small chunks ([`FLIGHT_RECORDS`]), so a worker takes work once per
+//! flight, and it wakes the driver only when it ends one (or a chunk could not run); the
+//! driver also looks at the answers every [`ANSWER_POLL`] while it waits, so the chunks of a
+//! flight are settled, and reported, even while a later chunk of it runs long.
 //!
 //! A [`Gate`] bounds the sandboxes running at once across every batch that shares it (the
 //! embedding API's `max_sandboxes`): a worker waits for a permit before each call, so a busy
 //! host makes batches wait; it does not fail them.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -79,26 +86,75 @@ impl Drop for Permit {
     }
 }
 
-/// One hook (a lane, by index) over one chunk (by its sequence number in the batch).
+/// About how many records a flight holds: chunks are read and handed to a worker this many
+/// records at a time (at least one chunk a flight). Calls stay one chunk each, so the outputs
+/// do not depend on it.
+pub(crate) const FLIGHT_RECORDS: usize = 128;
+
+/// How long the driver waits for answers before looking again without being woken.
+pub(crate) const ANSWER_POLL: Duration = Duration::from_millis(5);
+
+/// One hook (a lane, by index) over one flight of chunks (by its sequence number in the
+/// batch).
 pub(crate) struct Job {
     pub seq: u64,
     pub lane: usize,
-    pub chunk: Arc<Chunk>,
+    pub chunks: Arc<Vec<Chunk>>,
 }
 
-/// A job's answer.
+/// One chunk's answer: chunk `chunk` of flight `seq`, for lane `lane`.
 pub(crate) struct Done {
     pub seq: u64,
+    pub chunk: usize,
     pub lane: usize,
+    pub ran: Ran,
+    pub stats: RunnerStats,
+}
+
+/// One chunk's call: its outcomes (or why it could not run) and its guest output.
+pub(crate) struct Ran {
     pub ran: Result<Vec<RecordOutcome>, Error>,
     pub logs: Vec<u8>,
-    pub stats: RunnerStats,
+}
+
+/// Where the workers leave their answers for the driver.
+#[derive(Default)]
+pub(crate) struct Answers {
+    queue: Mutex<VecDeque<Done>>,
+    posted: Condvar,
+}
+
+impl Answers {
+    /// Leaves an answer; wakes the driver if `wake`.
+    fn post(&self, done: Done, wake: bool) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back(done);
+        if wake {
+            self.posted.notify_one();
+        }
+    }
+
+    /// Moves every answer left so far into `into`, first waiting up to [`ANSWER_POLL`] (or
+    /// until woken) when there is none.
+    pub(crate) fn take(&self, into: &mut Vec<Done>) {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.is_empty() {
+            queue = self
+                .posted
+                .wait_timeout(queue, ANSWER_POLL)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        into.extend(queue.drain(..));
+    }
 }
 
 /// What a worker needs besides its runners.
 pub(crate) struct WorkerContext<'a> {
     pub jobs: &'a Mutex<Receiver<Job>>,
-    pub done: Sender<Done>,
+    pub answers: &'a Answers,
     pub gate: Option<&'a Arc<Gate>>,
     pub cancel: &'a AtomicBool,
     /// Set when the batch has failed: jobs not yet started are skipped.
@@ -114,23 +170,33 @@ pub(crate) fn work(mut runners: Vec<BatchRunner>, context: WorkerContext<'_>) {
         };
         let Ok(job) = job else { return };
         let runner = &mut runners[job.lane];
-        let ran = run_job(runner, &job, &context);
-        let done = Done {
-            seq: job.seq,
-            lane: job.lane,
-            ran,
-            logs: runner.take_logs(),
-            stats: runner.take_stats(),
-        };
-        if context.done.send(done).is_err() {
-            return;
+        let mut failed = false;
+        for (index, chunk) in job.chunks.iter().enumerate() {
+            // Nothing after a chunk that could not run is settled: the rest are not run.
+            let ran = match failed {
+                true => Err(Error::Cancelled),
+                false => run_chunk(runner, chunk, &context),
+            };
+            failed = ran.is_err();
+            let done = Done {
+                seq: job.seq,
+                chunk: index,
+                lane: job.lane,
+                ran: Ran {
+                    ran,
+                    logs: runner.take_logs(),
+                },
+                stats: runner.take_stats(),
+            };
+            let last = index + 1 == job.chunks.len();
+            context.answers.post(done, last || failed);
         }
     }
 }
 
-fn run_job(
+fn run_chunk(
     runner: &mut BatchRunner,
-    job: &Job,
+    chunk: &Chunk,
     context: &WorkerContext<'_>,
 ) -> Result<Vec<RecordOutcome>, Error> {
     if context.abort.load(Ordering::SeqCst) || context.cancel.load(Ordering::SeqCst) {
@@ -140,7 +206,7 @@ fn run_job(
         Some(gate) => Some(gate.acquire(context.cancel).ok_or(Error::Cancelled)?),
         None => None,
     };
-    runner.run_chunk(&job.chunk.records)
+    runner.run_chunk(&chunk.records)
 }
 
 #[cfg(test)]
