@@ -29,20 +29,6 @@ use sha2::{Digest as _, Sha256};
 const RECORDS: usize = 40_000;
 const BATCHES: usize = 4;
 
-/// Writes `records` JSONL lines of the benchmark texts, ids `prefix0`, `prefix1`, ….
-fn write_records(path: &Path, prefix: &str, range: std::ops::Range<usize>) {
-    let mut out = BufWriter::new(std::fs::File::create(path).unwrap());
-    for i in range {
-        writeln!(
-            out,
-            "{{\"id\":\"{prefix}{i}\",\"metadata\":{}}}",
-            common::texts::metadata(i)
-        )
-        .unwrap();
-    }
-    out.flush().unwrap();
-}
-
 fn text_stats(host: &Host) -> HookComponent {
     host.load_bytes(&common::component("text_stats"), "text_stats.wasm")
         .unwrap()
@@ -117,7 +103,7 @@ fn cpu_bound(threads: usize) {
 fn end_to_end(c: &mut Criterion) {
     let temp = tempfile::tempdir().unwrap();
     let input = temp.path().join("batch.jsonl");
-    write_records(&input, "r", 0..RECORDS);
+    common::write_text_batch(&input, "r", 0..RECORDS);
     let host = Host::new(HostConfig::default()).unwrap();
     let hook = text_stats(&host);
     let mut group = c.benchmark_group("end_to_end");
@@ -147,7 +133,7 @@ fn end_to_end(c: &mut Criterion) {
         .map(|b| {
             let path = temp.path().join(format!("batch-{b}.jsonl"));
             let per = RECORDS / BATCHES;
-            write_records(&path, &format!("b{b}-"), b * per..(b + 1) * per);
+            common::write_text_batch(&path, &format!("b{b}-"), b * per..(b + 1) * per);
             path
         })
         .collect();

@@ -5,7 +5,9 @@
 //!   16 or 256 of the ~1 KB texts, per record;
 //! - `python_text_stats/native_cpython` — the same hook function on the native CPython of the
 //!   Makefile's venv (`target/python-venv`), over the same records with their JSON metadata
-//!   parsed, timed by a peer process (`benches/python_native.py`) on request.
+//!   parsed, timed by a peer process (`benches/python_native.py`) on request;
+//! - `python_text_stats/host_run/jobs_{1,2}` — `run_to_dir` of the component over 4096 of the
+//!   texts with 1 or 2 workers (issue 15: what a second core buys a Python hook).
 //!
 //! The component is `target/python-hooks/text_stats.wasm` and the venv `target/python-venv`:
 //! `make -C benches bench` makes both (`make python` at the top).
@@ -18,6 +20,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use hookhost::run::{Input, RunRequest, run_to_dir};
 use hookhost::{Host, HostConfig};
 
 fn root() -> PathBuf {
@@ -106,6 +109,29 @@ fn python_text_stats(c: &mut Criterion) {
     let mut peer = NativePeer::start(&file);
     group.throughput(Throughput::Elements(1));
     group.bench_function("native_cpython", |b| b.iter_custom(|n| peer.time(n)));
+
+    // What a second core buys the Python hook end to end: `run_to_dir` (what `host run` does
+    // once the component is loaded) over RUN_RECORDS texts, chunks of 256 (its default), with
+    // 1 or 2 workers; beside `calibration/cpu_{1,2}` of end_to_end.rs in the same run.
+    const RUN_RECORDS: usize = 4096;
+    let input = dir.path().join("batch.jsonl");
+    common::write_text_batch(&input, "r", 0..RUN_RECORDS);
+    group.throughput(Throughput::Elements(RUN_RECORDS as u64));
+    group.measurement_time(Duration::from_secs(20));
+    let mut runs = 0u64;
+    for jobs in [1usize, 2] {
+        group.bench_function(format!("host_run/jobs_{jobs}"), |b| {
+            b.iter(|| {
+                runs += 1;
+                let out = dir.path().join(format!("run-{runs}"));
+                let mut request = RunRequest::new(hook.clone(), Input::File(input.clone()), &out);
+                request.jobs = jobs;
+                let record = run_to_dir(request, &mut |_| {}).unwrap();
+                assert_eq!(record.records.passed, RUN_RECORDS as u64);
+                std::fs::remove_dir_all(out).unwrap();
+            })
+        });
+    }
     group.finish();
 }
 

@@ -148,9 +148,11 @@ impl WasiView for Bare {
     }
 }
 
-/// Fuel metering's cost on guest code: the same component, records and calls on two engines
-/// set up like the host's (component model, epoch interruption, pooling) except for fuel.
-/// Measured below the runner, which gives every store fuel and so needs it metered.
+/// What each instrumentation costs guest code: the same component, records and calls on
+/// engines set up like the host's (component model, pooling) with fuel metering and epoch
+/// interruption (`on`: both, as the host runs; `off`: epoch interruption only, the host with
+/// `HostConfig::fuel_metering` off; `bare`: neither, which no hookhost engine is). Measured
+/// below the runner, which gives every store fuel and a deadline.
 fn fuel(c: &mut Criterion) {
     let bytes = common::component("text_stats");
     let records: Vec<Record> = common::text_records(100)
@@ -159,12 +161,16 @@ fn fuel(c: &mut Criterion) {
         .collect();
     let mut group = c.benchmark_group("fuel");
     group.throughput(Throughput::Elements(records.len() as u64));
-    for (name, metered) in [("on", true), ("off", false)] {
+    for (name, metered, epochs) in [
+        ("on", true, true),
+        ("off", false, true),
+        ("bare", false, false),
+    ] {
         let mut config = wasmtime::Config::new();
         config
             .wasm_component_model(true)
             .consume_fuel(metered)
-            .epoch_interruption(true)
+            .epoch_interruption(epochs)
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
         let engine = wasmtime::Engine::new(&config).unwrap();
         let component = Component::new(&engine, &bytes).unwrap();
@@ -186,7 +192,9 @@ fn fuel(c: &mut Criterion) {
                     table: ResourceTable::new(),
                 },
             );
-            store.set_epoch_deadline(1 << 40);
+            if epochs {
+                store.set_epoch_deadline(1 << 40);
+            }
             if metered {
                 store.set_fuel(u64::MAX / 2).unwrap();
             }
