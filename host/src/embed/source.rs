@@ -147,4 +147,8 @@ impl Source for StreamSource {
     fn summary(&self) -> InputRecord {
         self.checker.summary()
     }
+
+    fn may_wait(&self) -> bool {
+        true
+    }
 }

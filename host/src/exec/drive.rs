@@ -29,8 +29,9 @@ use crate::sink::{FeatureSink, Features, TableBatch, TableHook};
 /// `request.layout` says, and records the runs with `request.recorder`. `progress` is called
 /// after each chunk is settled.
 ///
-/// Memory stays bounded by about `2 × jobs + 1` flights of chunks (a flight is about 128 records,
-/// or one chunk when chunks are larger), whatever the input's length (plus the ids of a batch
+/// Memory stays bounded by about `2 × jobs + 1` flights of chunks (a flight is about 128
+/// records, or one chunk when chunks are larger; `jobs + 1` chunks for a source that may wait
+/// on its producer, see [`Source::may_wait`]), whatever the input's length (plus the ids of a batch
 /// kept in memory, and ~20 bytes per record id to refuse duplicates).
 ///
 /// Errors are for batches that cannot start (an output directory in the way) or whose outputs
@@ -319,9 +320,13 @@ impl Driver<'_> {
     ) -> Endings {
         let lanes = self.lanes.len();
         // Two flights per worker and one more: a worker that finishes before the one working
-        // on an earlier flight (whose answers are settled first) still finds work queued.
-        let window = 2 * self.jobs + 1;
-        let flight_chunks = (FLIGHT_RECORDS / self.chunk_size).max(1);
+        // on an earlier flight (whose answers are settled first) still finds work queued. A
+        // source that may wait on its producer is read no further ahead than one chunk per
+        // worker and one more, so what it gave is settled while it waits.
+        let (window, flight_chunks) = match self.source.may_wait() {
+            true => (self.jobs + 1, 1),
+            false => (2 * self.jobs + 1, (FLIGHT_RECORDS / self.chunk_size).max(1)),
+        };
         let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
         let mut received: Vec<Done> = Vec::new();
         let mut next_seq: u64 = 0;

@@ -115,6 +115,13 @@ pub trait Source: Send {
     fn bytes_read(&self) -> u64;
     /// What was read so far, for provenance.
     fn summary(&self) -> InputRecord;
+    /// Whether `next_chunk` may wait on a producer (a stream, a pipe, standard input): the
+    /// batch then reads no further ahead than its workers need (a chunk each and one more),
+    /// so what was read is settled, and reported, while the producer is slow. By default
+    /// not: the batch reads flights of chunks ahead.
+    fn may_wait(&self) -> bool {
+        false
+    }
 }
 
 /// Where a JSONL batch comes from.
@@ -130,27 +137,33 @@ impl Input {
     /// Opens the batch as a [`Source`], then the files directory `files` (record `<id>`'s files
     /// are under `<files>/<id>/`), if any.
     pub fn open(&self, files: Option<&std::path::Path>) -> Result<JsonlSource, Error> {
-        let (reader, name): (Box<dyn std::io::BufRead + Send>, PathBuf) = match self {
+        type Reader = Box<dyn std::io::BufRead + Send>;
+        let (reader, name, may_wait): (Reader, PathBuf, bool) = match self {
             Input::File(path) => {
                 let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-                if file.metadata().is_ok_and(|m| m.is_dir()) {
+                let metadata = file.metadata();
+                if metadata.as_ref().is_ok_and(|m| m.is_dir()) {
                     let e = std::io::Error::other("is a directory, not a JSONL file");
                     return Err(Error::io(path, e));
                 }
                 (
                     Box::new(BufReader::with_capacity(256 * 1024, file)),
                     path.clone(),
+                    // A named pipe or a device, not a regular file.
+                    !metadata.is_ok_and(|m| m.is_file()),
                 )
             }
             Input::Stdin => (
                 Box::new(BufReader::new(std::io::stdin())),
                 PathBuf::from("<stdin>"),
+                true,
             ),
         };
         let files = files.map(FilesRoot::open).transpose()?;
         Ok(JsonlSource {
             reader: InputReader::new(reader, files),
             name,
+            may_wait,
         })
     }
 }
@@ -159,6 +172,7 @@ impl Input {
 pub struct JsonlSource {
     reader: InputReader<Box<dyn std::io::BufRead + Send>>,
     name: PathBuf,
+    may_wait: bool,
 }
 
 impl std::fmt::Debug for JsonlSource {
@@ -192,5 +206,9 @@ impl Source for JsonlSource {
 
     fn summary(&self) -> InputRecord {
         self.reader.summary()
+    }
+
+    fn may_wait(&self) -> bool {
+        self.may_wait
     }
 }
