@@ -265,8 +265,6 @@ struct InFlight {
     chunks: Arc<Vec<Chunk>>,
     /// Per chunk, per lane: the answer, until the chunk is settled.
     answers: Vec<Vec<Option<Ran>>>,
-    /// Per chunk: the lanes that have not answered yet.
-    waiting: Vec<usize>,
     /// The chunks settled (or passed over) so far, from the first.
     done: usize,
 }
@@ -365,7 +363,6 @@ impl Driver<'_> {
                         .iter()
                         .map(|_| (0..lanes).map(|_| None).collect())
                         .collect(),
-                    waiting: vec![lanes; chunks.len()],
                     done: 0,
                     chunks,
                 });
@@ -378,12 +375,15 @@ impl Driver<'_> {
             for done in received.drain(..) {
                 let flight = &mut in_flight[(done.seq - first_seq) as usize];
                 self.lanes[done.lane].add_stats(done.stats);
-                flight.waiting[done.chunk] -= 1;
                 flight.answers[done.chunk][done.lane] = Some(done.ran);
             }
             // Settle, in input order, every chunk all lanes have answered.
             while let Some(flight) = in_flight.front_mut() {
-                while flight.done < flight.chunks.len() && flight.waiting[flight.done] == 0 {
+                while flight
+                    .answers
+                    .get(flight.done)
+                    .is_some_and(|lanes| lanes.iter().all(Option::is_some))
+                {
                     let index = flight.done;
                     flight.done += 1;
                     let calls: Vec<Ran> = flight.answers[index]

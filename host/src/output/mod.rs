@@ -175,10 +175,8 @@ pub(crate) fn id_member_into(id: &str, head: &mut Vec<u8>) {
 /// [`OutputFile::content_sha256`]).
 #[derive(Debug)]
 pub(crate) struct HashedFile {
-    writer: BufWriter<File>,
-    hasher: Sha256,
+    file: FileBytes,
     content: Sha256,
-    bytes: u64,
     rows: u64,
     /// `,"run_id":<run id>` as last rendered, and the run id it renders: a file's lines all
     /// name the same run, so it is rendered once.
@@ -188,10 +186,12 @@ pub(crate) struct HashedFile {
 impl HashedFile {
     pub(crate) fn new(file: File) -> Self {
         HashedFile {
-            writer: BufWriter::with_capacity(256 * 1024, file),
-            hasher: Sha256::new(),
+            file: FileBytes {
+                writer: BufWriter::with_capacity(256 * 1024, file),
+                hasher: Sha256::new(),
+                bytes: 0,
+            },
             content: Sha256::new(),
-            bytes: 0,
             rows: 0,
             run_member: (String::new(), Vec::new()),
         }
@@ -206,16 +206,8 @@ impl HashedFile {
 
     /// Writes bytes that belong to the content.
     fn write_content(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.write_run_part(bytes)?;
+        self.file.write(bytes)?;
         self.content.update(bytes);
-        Ok(())
-    }
-
-    /// Writes bytes that name the run: in the file and its hash, not in the content hash.
-    fn write_run_part(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.writer.write_all(bytes)?;
-        self.hasher.update(bytes);
-        self.bytes += bytes.len() as u64;
         Ok(())
     }
 
@@ -232,25 +224,40 @@ impl HashedFile {
             serde_json::to_writer(&mut member, run_id).expect("strings serialize");
             self.run_member = (run_id.to_owned(), member);
         }
-        let member = std::mem::take(&mut self.run_member.1);
         self.write_content(head)?;
-        let written = self.write_run_part(&member);
-        self.run_member.1 = member;
-        written?;
+        // The run's part: in the file and its hash, not in the content hash.
+        self.file.write(&self.run_member.1)?;
         self.write_content(rest)?;
         self.rows += 1;
         Ok(())
     }
 
     pub(crate) fn finish(self) -> std::io::Result<OutputFile> {
-        let file = self.writer.into_inner().map_err(|e| e.into_error())?;
+        let file = self.file.writer.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         Ok(OutputFile {
-            sha256: hex(&self.hasher.finalize()),
+            sha256: hex(&self.file.hasher.finalize()),
             content_sha256: hex(&self.content.finalize()),
-            bytes: self.bytes,
+            bytes: self.file.bytes,
             rows: self.rows,
         })
+    }
+}
+
+/// A file's bytes as written: through its buffer, into its hash and its size.
+#[derive(Debug)]
+struct FileBytes {
+    writer: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl FileBytes {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(bytes)?;
+        self.hasher.update(bytes);
+        self.bytes += bytes.len() as u64;
+        Ok(())
     }
 }
 
