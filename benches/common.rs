@@ -70,6 +70,33 @@ pub fn write_text_batch(path: &std::path::Path, prefix: &str, range: std::ops::R
     out.flush().unwrap();
 }
 
+/// Benchmarks `host_run/jobs_{1,2}` in `group`: `run_to_dir` (what `host run` does once the
+/// component is loaded) of `hook` over `input` into a fresh directory under `dir`, with 1 or 2
+/// workers, checking that all `records` passed and removing the directory after each run.
+pub fn bench_host_run(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    hook: &HookComponent,
+    input: &std::path::Path,
+    dir: &std::path::Path,
+    records: usize,
+) {
+    use hookhost::run::{Input, RunRequest, run_to_dir};
+    let mut runs = 0u64;
+    for jobs in [1usize, 2] {
+        group.bench_function(format!("host_run/jobs_{jobs}"), |b| {
+            b.iter(|| {
+                runs += 1;
+                let out = dir.join(format!("run-{jobs}-{runs}"));
+                let mut request = RunRequest::new(hook.clone(), Input::File(input.into()), &out);
+                request.jobs = jobs;
+                let record = run_to_dir(request, &mut |_| {}).unwrap();
+                assert_eq!(record.records.passed, records as u64);
+                std::fs::remove_dir_all(out).unwrap();
+            })
+        });
+    }
+}
+
 /// A runner with the default limits and an empty config.
 pub fn runner(hook: HookComponent, host: &Host) -> BatchRunner {
     runner_with_config(hook, host, "{}")

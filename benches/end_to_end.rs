@@ -21,7 +21,6 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use hookhost::embed::{Batch, BatchOptions, BatchState, Hookhost, Snapshot, SnapshotHook};
-use hookhost::run::{Input, RunRequest, run_to_dir};
 use hookhost::{HookComponent, Host, HostConfig};
 use hookhost_sdk::{Features as _, Hook as _, Value};
 use sha2::{Digest as _, Sha256};
@@ -110,20 +109,8 @@ fn end_to_end(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(RECORDS as u64));
+    common::bench_host_run(&mut group, &hook, &input, temp.path(), RECORDS);
     let mut runs = 0u64;
-    for jobs in [1usize, 2] {
-        group.bench_function(format!("host_run/jobs_{jobs}"), |b| {
-            b.iter(|| {
-                runs += 1;
-                let out = temp.path().join(format!("run-{runs}"));
-                let mut request = RunRequest::new(hook.clone(), Input::File(input.clone()), &out);
-                request.jobs = jobs;
-                let record = run_to_dir(request, &mut |_| {}).unwrap();
-                assert_eq!(record.records.passed, RECORDS as u64);
-                std::fs::remove_dir_all(out).unwrap();
-            })
-        });
-    }
     let output = temp.path().join("native.jsonl");
     group.bench_function("native", |b| {
         b.iter(|| assert_eq!(native(&input, &output), RECORDS as u64))

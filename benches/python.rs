@@ -20,7 +20,6 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use hookhost::run::{Input, RunRequest, run_to_dir};
 use hookhost::{Host, HostConfig};
 
 fn root() -> PathBuf {
@@ -118,20 +117,7 @@ fn python_text_stats(c: &mut Criterion) {
     common::write_text_batch(&input, "r", 0..RUN_RECORDS);
     group.throughput(Throughput::Elements(RUN_RECORDS as u64));
     group.measurement_time(Duration::from_secs(20));
-    let mut runs = 0u64;
-    for jobs in [1usize, 2] {
-        group.bench_function(format!("host_run/jobs_{jobs}"), |b| {
-            b.iter(|| {
-                runs += 1;
-                let out = dir.path().join(format!("run-{runs}"));
-                let mut request = RunRequest::new(hook.clone(), Input::File(input.clone()), &out);
-                request.jobs = jobs;
-                let record = run_to_dir(request, &mut |_| {}).unwrap();
-                assert_eq!(record.records.passed, RUN_RECORDS as u64);
-                std::fs::remove_dir_all(out).unwrap();
-            })
-        });
-    }
+    common::bench_host_run(&mut group, &hook, &input, dir.path(), RUN_RECORDS);
     group.finish();
 }
 
