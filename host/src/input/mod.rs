@@ -212,3 +212,20 @@ impl Source for JsonlSource {
         self.may_wait
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_regular_file_is_read_ahead_in_flights() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("batch.jsonl");
+        std::fs::write(&file, "{\"id\":\"a\"}\n").unwrap();
+        assert!(!Input::File(file).open(None).unwrap().may_wait());
+        // A device, like a pipe, may keep the batch waiting.
+        let device = Input::File(PathBuf::from("/dev/null"));
+        assert!(device.open(None).unwrap().may_wait());
+        assert!(Input::Stdin.open(None).unwrap().may_wait());
+    }
+}
