@@ -7,7 +7,9 @@
 //!   file, parse each line, run the same `text-stats` crate compiled natively, render each row
 //!   as the JSONL line the host writes, write it, and sha256 the input and the output;
 //! - `end_to_end/embed/{sequential,concurrent_2}` — the embedding API over 4 batches of
-//!   10 000 of those records into directories, one batch at a time or two at once;
+//!   10 000 of those records into directories, one batch at a time or two at once, and
+//!   `end_to_end/embed/one_batch` over all 40 000 as one batch (the embedding path's cost per
+//!   record, without the per-batch cost of three more batches);
 //! - `calibration/cpu_{1,2}` — a fixed CPU-bound loop (sha256 chains) on 1 thread or split over
 //!   2: what this machine gives two CPU-bound threads, beside the 2-job figure.
 //!
@@ -130,13 +132,20 @@ fn end_to_end(c: &mut Criterion) {
         .build()
         .unwrap();
     let snapshot = Snapshot::new(vec![SnapshotHook::new("text_stats", hook.clone())]).unwrap();
-    for (name, at_once) in [("sequential", 1usize), ("concurrent_2", 2)] {
+    // `one_batch`: all 40 000 records as one batch, which tells the embedding path's cost
+    // per record from its cost per batch.
+    let whole = std::slice::from_ref(&input);
+    for (name, batches, at_once) in [
+        ("sequential", &batches[..], 1usize),
+        ("concurrent_2", &batches[..], 2),
+        ("one_batch", whole, 1),
+    ] {
         // One sandbox per batch at a time, as the example worker's `--concurrency` gives.
         let hookhost = Hookhost::new(host.clone(), None, at_once);
         group.bench_function(format!("embed/{name}"), |b| {
             b.iter(|| {
                 runs += 1;
-                let outs: Vec<PathBuf> = (0..BATCHES)
+                let outs: Vec<PathBuf> = (0..batches.len())
                     .map(|b| temp.path().join(format!("embed-{runs}-{b}")))
                     .collect();
                 runtime.block_on(async {
