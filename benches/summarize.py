@@ -97,6 +97,11 @@ print("| target | measured | verdict |")
 print("|---|---|---|")
 
 
+def context(text):
+    """A row of the targets table that is no target: what one beside it needs read with."""
+    print(f"| ({text}) | — | — |")
+
+
 def target(name, measured, ok, miss):
     if measured is None:
         print(f"| {name} | not measured | — |")
@@ -128,7 +133,7 @@ if fuel_on and fuel_off:
     target("fuel on ≤ 15 % over off", f"{over * 100:+.1f} %", over <= 0.15,
            f"{over * 100:.1f} % over")
     if fuel_bare:
-        print(f"| (epoch interruption alone: {(fuel_off / fuel_bare - 1) * 100:+.1f} % over neither) | — | — |")
+        context(f"epoch interruption alone: {(fuel_off / fuel_bare - 1) * 100:+.1f} % over neither")
 if t1 and t2:
     machine = f"; the native function gets {n1 / n2:.2f}× on this machine in the same run" if n1 and n2 else ""
     target("2 threads ≥ 1.8× 1 thread", f"{t1 / t2:.2f}×{machine}", t1 / t2 >= 1.8, f"{t1 / t2:.2f}× < 1.8×")
@@ -145,7 +150,7 @@ for n, ns in py.items():
                f"{ratio / 3:.2f}× the target")
 machine = cpu1 / cpu2 if cpu1 and cpu2 else None
 if machine:
-    print(f"| (the machine: 2 CPU-bound threads give {machine:.2f}× 1 in this run) | — | — |")
+    context(f"the machine: 2 CPU-bound threads give {machine:.2f}× 1 in this run")
 if e2e1 and e2e2 and machine:
     gain = e2e1 / e2e2
     target("host run --jobs 2 vs 1 ≥ 0.9 × the machine's figure",
@@ -161,8 +166,8 @@ if embed_seq and e2e1:
     target("embedding, 4 batches one at a time ≤ 1.1× host run", f"{embed_seq / e2e1:.2f}×",
            embed_seq / e2e1 <= 1.1, f"{embed_seq / e2e1 / 1.1:.2f}× the target")
 if embed_seq and embed_one and e2e1:
-    print(f"| (context) embedding, the 40 000 as one batch | {embed_one / e2e1:.2f}× host run; "
-          f"4 batches {embed_seq / embed_one:.2f}× one | — |")
+    context(f"embedding, the 40 000 as one batch: {embed_one / e2e1:.2f}× host run; "
+            f"4 batches {embed_seq / embed_one:.2f}× the one")
 if embed_seq and embed_two and machine:
     gain = embed_seq / embed_two
     target("embedding, 2 batches at once vs 1 ≥ 0.9 × the machine's figure",
