@@ -132,8 +132,6 @@ fn end_to_end(c: &mut Criterion) {
         .build()
         .unwrap();
     let snapshot = Snapshot::new(vec![SnapshotHook::new("text_stats", hook.clone())]).unwrap();
-    // `one_batch`: all 40 000 records as one batch, which tells the embedding path's cost
-    // per record from its cost per batch.
     let whole = std::slice::from_ref(&input);
     for (name, batches, at_once) in [
         ("sequential", &batches[..], 1usize),
