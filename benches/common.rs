@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use hookhost::bindings::Record;
-use hookhost::input::PendingRecord;
+use hookhost::input::{GuestRecord, PendingRecord};
 use hookhost::limits::Limits;
 use hookhost::runner::{
     BatchRunner, DEFAULT_MAX_LOG_BYTES, DEFAULT_MAX_OUTPUT_BYTES_PER_RECORD, RunnerSettings,
@@ -40,7 +39,7 @@ pub fn component(name: &str) -> Vec<u8> {
 /// A record for the runner with `metadata`.
 pub fn pending(i: usize, metadata: String) -> PendingRecord {
     PendingRecord {
-        record: Record {
+        record: GuestRecord {
             id: format!("r{i}"),
             metadata,
             size_hint_mb: None,

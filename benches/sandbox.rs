@@ -155,10 +155,8 @@ impl WasiView for Bare {
 /// below the runner, which gives every store fuel and a deadline.
 fn fuel(c: &mut Criterion) {
     let bytes = common::component("text_stats");
-    let records: Vec<Record> = common::text_records(100)
-        .into_iter()
-        .map(|r| r.record)
-        .collect();
+    let owned = common::text_records(100);
+    let records: Vec<Record<'_>> = owned.iter().map(|r| r.record.as_wit()).collect();
     let mut group = c.benchmark_group("fuel");
     group.throughput(Throughput::Elements(records.len() as u64));
     for (name, metered, epochs) in [
@@ -171,6 +169,7 @@ fn fuel(c: &mut Criterion) {
             .wasm_component_model(true)
             .consume_fuel(metered)
             .epoch_interruption(epochs)
+            .memory_init_cow(false)
             .allocation_strategy(wasmtime::InstanceAllocationStrategy::pooling());
         let engine = wasmtime::Engine::new(&config).unwrap();
         let component = Component::new(&engine, &bytes).unwrap();

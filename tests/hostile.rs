@@ -686,6 +686,49 @@ fn the_budget_is_per_record_and_pooled_only_for_a_hook_that_does_not_announce() 
     assert_eq!(silent(2).error_of("greedy")["kind"], "fuel_exhausted");
 }
 
+/// Issue 15: a call's guest state dies with its sandbox, however the pool resets the memory
+/// slot for the next one (since issue 15 by `memset` of the pages a call dirtied, up to
+/// `POOLED_MEMORY_KEEP_RESIDENT`, and `madvise` beyond it, with no copy-on-write image).
+/// `remember` counts in a static of the data segment (initialised non-zero) and a heap string:
+/// within a call the records see each other, and every call — on either worker, after a
+/// record that dirtied 40 MiB, past what is kept resident — starts from the image again.
+#[test]
+fn guest_state_does_not_outlive_its_call() {
+    let mut records: Vec<(String, Value)> =
+        vec![("big".into(), json!({"action": "alloc", "mb": 40}))];
+    for call in 0..6 {
+        for at in 0..3 {
+            records.push((format!("r{call}-{at}"), json!({"action": "remember"})));
+        }
+    }
+    let pairs: Vec<(&str, Value)> = records
+        .iter()
+        .map(|(id, m)| (id.as_str(), m.clone()))
+        .collect();
+    let input = jsonl(&pairs);
+    for jobs in [1, 2] {
+        let ran = run_with(load("chaos"), &input, |r| {
+            r.chunk_size = Some(3);
+            r.jobs = jobs;
+        });
+        assert!(ran.errors.is_empty(), "jobs {jobs}: {:?}", ran.errors);
+        // The first call holds `big` and two `remember`s; every later call three.
+        for (index, (id, _)) in records.iter().enumerate().skip(1) {
+            let first = if index < 3 { 1 } else { index - (index % 3) };
+            let before: Vec<&str> = records[first..index]
+                .iter()
+                .map(|(i, _)| i.as_str())
+                .collect();
+            let note: String = before.iter().map(|i| format!("{i};")).collect();
+            assert_eq!(
+                ran.rows_of(id),
+                [&json!({"value": before.len(), "note": note})],
+                "jobs {jobs}, record {id}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // What the sandbox grants: files, sockets, environment, clocks, randomness
 // ---------------------------------------------------------------------------------------------

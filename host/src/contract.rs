@@ -142,6 +142,10 @@ pub struct CheckedRows {
     ends: Vec<usize>,
 }
 
+/// Room for a row's rendered line, to size the buffer once (`text_stats`'s are 98 bytes; a
+/// longer row grows it).
+const RENDERED_BYTES_PER_ROW: usize = 256;
+
 impl CheckedRows {
     /// Rows whose values are already checked against `contract` (one per column, in column
     /// order), rendered: for sinks fed by tools and benchmarks.
@@ -158,7 +162,7 @@ impl CheckedRows {
         CheckedRows {
             rows: Vec::with_capacity(rows),
             json_bytes: 0,
-            rendered: Vec::with_capacity(128 * rows),
+            rendered: Vec::with_capacity(RENDERED_BYTES_PER_ROW * rows),
             ends: Vec::with_capacity(rows),
         }
     }
@@ -242,6 +246,17 @@ impl Contract {
     /// wrong number of values, a value of the wrong type, null in a required column, a
     /// non-finite number, or text that is not a valid timestamp, date, UUID or JSON.
     pub fn check_rows(&self, rows: Vec<Vec<bindings::Value>>) -> Result<CheckedRows, Violation> {
+        self.check_rows_keeping(rows, true)
+    }
+
+    /// [`check_rows`](Contract::check_rows), keeping the JSON values only if `keep_values`:
+    /// the same checks and the same rendered lines, without an allocation per row for values
+    /// that a sink writing only the lines would drop at once (issue 15).
+    pub fn check_rows_keeping(
+        &self,
+        rows: Vec<Vec<bindings::Value>>,
+        keep_values: bool,
+    ) -> Result<CheckedRows, Violation> {
         if self.cardinality == Cardinality::One && rows.len() != 1 {
             return Err(Violation {
                 column: None,
@@ -253,6 +268,10 @@ impl Contract {
             });
         }
         let mut checked = CheckedRows::with_capacity(rows.len());
+        if !keep_values {
+            checked.rows = Vec::new();
+        }
+        let mut values = Vec::new();
         for (index, row) in rows.into_iter().enumerate() {
             if row.len() != self.columns.len() {
                 return Err(Violation {
@@ -265,7 +284,7 @@ impl Contract {
                     ),
                 });
             }
-            let mut values = Vec::with_capacity(row.len());
+            values.reserve(row.len());
             for (column, value) in self.columns.iter().zip(row) {
                 let json = check_value(column, value).map_err(|reason| Violation {
                     column: Some(column.name.clone()),
@@ -275,7 +294,11 @@ impl Contract {
                 values.push(json);
             }
             checked.render(self, &values);
-            checked.rows.push(values);
+            if keep_values {
+                checked.rows.push(std::mem::take(&mut values));
+            } else {
+                values.clear();
+            }
         }
         Ok(checked)
     }
@@ -487,6 +510,31 @@ mod tests {
         assert_eq!(rows.line_rest(0), b",\"features\":{\"n\":7}}\n");
         assert_eq!(rows.line_rest(1), b",\"features\":{\"n\":-12}}\n");
         assert!(contract.check_rows(vec![]).unwrap().is_empty());
+    }
+
+    /// Issue 15: checking without keeping the values renders the same lines and finds the
+    /// same violations.
+    #[test]
+    fn checking_without_values_renders_the_same_lines() {
+        let c = contract(Cardinality::Many);
+        let rows = || vec![good_row(), good_row()];
+        let kept = c.check_rows(rows()).unwrap();
+        let lines = c.check_rows_keeping(rows(), false).unwrap();
+        assert_eq!(kept.rows.len(), 2);
+        assert!(lines.rows.is_empty());
+        assert_eq!(
+            (lines.len(), lines.json_bytes),
+            (kept.len(), kept.json_bytes)
+        );
+        for index in 0..2 {
+            assert_eq!(lines.line_rest(index), kept.line_rest(index));
+        }
+        let mut bad = rows();
+        bad[1][0] = V::Null;
+        assert_eq!(
+            c.check_rows_keeping(bad.clone(), false).unwrap_err().reason,
+            c.check_rows(bad).unwrap_err().reason
+        );
     }
 
     fn contract(cardinality: Cardinality) -> Contract {

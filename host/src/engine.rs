@@ -8,9 +8,18 @@
 //! Every call into a hook runs in a fresh store with a fresh instance, so what a call starts
 //! with is paid per chunk of records. By default the engine uses wasmtime's pooling instance
 //! allocator ([`InstanceAllocation::Pooling`]): instance, memory and table slots are reserved
-//! once, when the engine starts, and reused; linear memories are initialised from
-//! copy-on-write images of the component's data, so an instance starts without copying its
-//! data segments. The pool reserves address space (not memory) for
+//! once, when the engine starts, and reused. A memory slot is made ready for the next
+//! sandbox by writing zeros over the pages the last call dirtied (found with Linux's
+//! `PAGEMAP_SCAN`), up to [`POOLED_MEMORY_KEEP_RESIDENT`], and the instance copies its data
+//! segments in: no page is unmapped or faulted in again between calls that stay within it.
+//!
+//! Memories are deliberately *not* initialised from copy-on-write images. wasmtime resets an
+//! image's pages with `madvise(MADV_DONTNEED)` whenever a call dirtied more of them than its
+//! page scan reports at once, and CPython's 7.6 MiB image always is: one `madvise` per call,
+//! whose TLB shootdowns interrupt every other core running the process, cost a second worker
+//! a third of its speed (issue 15: `python_text_stats/host_run/jobs_2` 384 → 276 ms, 1.26× →
+//! 1.8× of one job, see `benches/README.md`). Copying a Rust hook's few KiB of data costs
+//! nothing measurable (`instantiate/pooling` within noise). The pool reserves address space (not memory) for
 //! [`DEFAULT_POOLED_SANDBOXES`] sandboxes at once, each with up to
 //! [`MAX_MEMORIES_PER_SANDBOX`] memories of [`POOLED_MEMORY_BYTES`]. When the machine cannot
 //! reserve that much (a low `ulimit -v`), the engine falls back to allocating on demand, with
@@ -50,8 +59,10 @@ pub const MAX_TABLES_PER_SANDBOX: u32 = 8;
 /// How much of a pooled linear memory stays resident when its sandbox ends: the pages a call
 /// dirtied (found with Linux's `PAGEMAP_SCAN` where available) are reset with `memset` up to
 /// this much, instead of being returned to the kernel with `madvise` and faulted in again by
-/// the next sandbox. Costs up to this much resident memory per pool slot that has been used.
-pub const POOLED_MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+/// the next sandbox. Costs up to this much resident memory per pool slot that has been used
+/// (only the pages its calls dirtied: about 1 MiB for a Rust hook, 14 MiB for CPython). 32 MiB
+/// holds an interpreter's whole working memory, so its calls make no `madvise` (issue 15).
+pub const POOLED_MEMORY_KEEP_RESIDENT: usize = 32 << 20;
 /// Like [`POOLED_MEMORY_KEEP_RESIDENT`], for each pooled table.
 pub const POOLED_TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// The largest linear memory a pooled slot holds: all of a 32-bit memory, so the memory cap
@@ -66,8 +77,8 @@ pub const WASMTIME_VERSION: &str = env!("HOOKHOST_WASMTIME_VERSION");
 /// How the engine allocates instances, memories and tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InstanceAllocation {
-    /// wasmtime's pooling allocator: slots reserved up front and reused, memories initialised
-    /// copy-on-write. The fastest to instantiate. `sandboxes` bounds how many sandboxes may
+    /// wasmtime's pooling allocator: slots reserved up front and reused, the pages a call
+    /// dirtied reset in place. The fastest to instantiate. `sandboxes` bounds how many sandboxes may
     /// exist at once (see [`DEFAULT_POOLED_SANDBOXES`]).
     Pooling {
         /// How many sandboxes may exist at once.
@@ -220,7 +231,8 @@ fn engine_config(fuel_metering: bool) -> Config {
     wasm.wasm_component_model(true)
         .consume_fuel(fuel_metering)
         .epoch_interruption(true)
-        .memory_init_cow(true);
+        // No copy-on-write images: see "Making a sandbox cheap" above.
+        .memory_init_cow(false);
     wasm
 }
 

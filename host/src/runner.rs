@@ -478,7 +478,8 @@ impl BatchRunner {
             limits.timeout,
             records.len() as u32,
         );
-        let wit_records: Vec<bindings::Record> = records.iter().map(|r| r.record.clone()).collect();
+        let wit_records: Vec<bindings::Record<'_>> =
+            records.iter().map(|r| r.record.as_wit()).collect();
         hook.call_process(&mut *store, &wit_records)
     }
 }
@@ -566,19 +567,18 @@ impl BatchRunner {
     /// Turns the guest's outcome for one record into the host's, checking rows and sizes.
     fn settle(&self, outcome: Outcome) -> RecordOutcome {
         match outcome {
-            Outcome::Passed(rows) => match self.hook.contract().check_rows(rows) {
+            Outcome::Passed(rows) => match self
+                .hook
+                .contract()
+                .check_rows_keeping(rows, self.settings.keep_values)
+            {
                 Ok(checked) if checked.json_bytes > self.settings.max_output_bytes_per_record => {
                     RecordOutcome::Errored(RecordError::OutputTooLarge {
                         bytes: checked.json_bytes,
                         limit: self.settings.max_output_bytes_per_record,
                     })
                 }
-                Ok(mut checked) => {
-                    if !self.settings.keep_values {
-                        checked.forget_values();
-                    }
-                    RecordOutcome::Passed(checked)
-                }
+                Ok(checked) => RecordOutcome::Passed(checked),
                 Err(violation) => RecordOutcome::Errored(RecordError::ContractViolation(violation)),
             },
             Outcome::Rejected(reason) => RecordOutcome::Rejected(truncate(reason)),

@@ -3,13 +3,10 @@
 //! directory that may be shown to the guest.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
-use sha2::{Digest as _, Sha256};
-
-use super::PendingRecord;
 use super::files::FilesRoot;
-use crate::bindings;
+use super::{GuestRecord, PendingRecord};
 use crate::sandbox::FILES_GUEST_ROOT;
 
 /// Checks the id rules of DESIGN.md: non-empty, no `/`, `\`, NUL or `..` (and not `.`), so
@@ -111,12 +108,14 @@ impl Checker {
 #[derive(Default)]
 struct IdSet {
     seen: HashMap<IdKey, u32, BuildHasherDefault<IdKeyHasher>>,
+    /// The batch's own random hash key (see [`IdKey`]).
+    keyed: RandomState,
 }
 
 impl IdSet {
     /// Notes `id` first seen at `line`; for an id seen before, the line it was first seen on.
     fn insert(&mut self, id: &str, line: u64) -> Result<(), u32> {
-        let key = id_key(id);
+        let key = self.key(id);
         if let Some(first) = self.seen.get(&key) {
             return Err(*first);
         }
@@ -124,19 +123,28 @@ impl IdSet {
             .insert(key, u32::try_from(line).unwrap_or(u32::MAX));
         Ok(())
     }
+
+    /// `id`'s [`IdKey`]: two 64-bit SipHashes under the batch's random key, one per domain
+    /// byte.
+    fn key(&self, id: &str) -> IdKey {
+        let half = |domain: u8| {
+            let mut hasher = self.keyed.build_hasher();
+            hasher.write_u8(domain);
+            hasher.write(id.as_bytes());
+            hasher.finish()
+        };
+        let (a, b) = (half(0), half(1));
+        [a as u32, (a >> 32) as u32, b as u32, (b >> 32) as u32]
+    }
 }
 
-/// 128 bits of an id's sha256: enough that two different ids never share a key in practice,
-/// at a fixed 16 bytes per record however long the ids are. Stored as `u32`s so a table entry
-/// with its line number packs into 20 bytes.
+/// 128 bits of a keyed hash of an id: enough that two different ids never share a key in
+/// practice, and one that input cannot be made to collide on, since the key is drawn at random
+/// for each batch (no output depends on it: only whether two ids are the same does). At a fixed
+/// 16 bytes per record however long the ids are; stored as `u32`s so a table entry with its
+/// line number packs into 20 bytes. (Until issue 15 it was the id's sha256, which cost the
+/// reader a SHA-256 per record.)
 type IdKey = [u32; 4];
-
-fn id_key(id: &str) -> IdKey {
-    let digest = Sha256::digest(id.as_bytes());
-    std::array::from_fn(|i| {
-        u32::from_le_bytes(digest[i * 4..i * 4 + 4].try_into().expect("4 bytes"))
-    })
-}
 
 /// The keys are already uniform hashes, so the table uses their first 64 bits as is.
 #[derive(Default)]
@@ -172,7 +180,7 @@ fn pending_record(
         .as_ref()
         .map(|_| format!("{FILES_GUEST_ROOT}/{id}"));
     Ok(PendingRecord {
-        record: bindings::Record {
+        record: GuestRecord {
             id,
             metadata,
             size_hint_mb,

@@ -52,10 +52,36 @@ pub enum InputItem {
 #[derive(Debug, Clone)]
 pub struct PendingRecord {
     /// The record as the guest receives it.
-    pub record: bindings::Record,
+    pub record: GuestRecord,
     /// The host directory holding the record's files, shown to the guest at
     /// `record.files_dir`.
     pub files_host_dir: Option<PathBuf>,
+}
+
+/// A record as the guest receives it (the WIT `record`), owned: each call lends it to the
+/// guest as a [`bindings::Record`] without copying it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestRecord {
+    /// The record's id.
+    pub id: String,
+    /// Its metadata, as JSON text.
+    pub metadata: String,
+    /// Its size hint in MB, when the input gave one.
+    pub size_hint_mb: Option<f64>,
+    /// Where the guest sees its files, when it has any.
+    pub files_dir: Option<String>,
+}
+
+impl GuestRecord {
+    /// The record as a call lowers it, borrowing `self`.
+    pub fn as_wit(&self) -> bindings::Record<'_> {
+        bindings::Record {
+            id: &self.id,
+            metadata: &self.metadata,
+            size_hint_mb: self.size_hint_mb,
+            files_dir: self.files_dir.as_deref(),
+        }
+    }
 }
 
 /// A non-blank input item waiting for its chunk to settle, kept in input order.
