@@ -15,11 +15,14 @@
 //!
 //! Memories are deliberately *not* initialised from copy-on-write images. wasmtime resets an
 //! image's pages with `madvise(MADV_DONTNEED)` whenever a call dirtied more of them than its
-//! page scan reports at once, and CPython's 7.6 MiB image always is: one `madvise` per call,
-//! whose TLB shootdowns interrupt every other core running the process, cost a second worker
-//! a third of its speed (issue 15: `python_text_stats/host_run/jobs_2` 384 → 276 ms, 1.26× →
+//! page scan reports at once, and every call into CPython (a 7.6 MiB image) does: one `madvise`
+//! per call, whose TLB shootdowns interrupt every other core running the process, cost a second
+//! worker a third of its speed (issue 15: `python_text_stats/host_run/jobs_2` 384 → 276 ms, 1.26× →
 //! 1.8× of one job, see `benches/README.md`). Copying a Rust hook's few KiB of data costs
-//! nothing measurable (`instantiate/pooling` within noise). The pool reserves address space (not memory) for
+//! nothing measurable (`instantiate/pooling` within noise). wasmtime copies data segments with
+//! the module's compiled start-up code, so that copy is metered: each call's instantiation
+//! counts fuel (about 12 600 for `text_stats`, 11 million for CPython), under `configure`'s
+//! budget, never a record's. The pool reserves address space (not memory) for
 //! [`DEFAULT_POOLED_SANDBOXES`] sandboxes at once, each with up to
 //! [`MAX_MEMORIES_PER_SANDBOX`] memories of [`POOLED_MEMORY_BYTES`]. When the machine cannot
 //! reserve that much (a low `ulimit -v`), the engine falls back to allocating on demand, with
