@@ -150,7 +150,7 @@ impl CheckedRows {
     /// Rows whose values are already checked against `contract` (one per column, in column
     /// order), rendered: for sinks fed by tools and benchmarks.
     pub fn from_values(contract: &Contract, rows: Vec<Vec<serde_json::Value>>) -> CheckedRows {
-        let mut checked = CheckedRows::with_capacity(rows.len());
+        let mut checked = CheckedRows::with_capacity(rows.len(), false);
         for row in &rows {
             checked.render(contract, row);
         }
@@ -158,9 +158,10 @@ impl CheckedRows {
         checked
     }
 
-    fn with_capacity(rows: usize) -> CheckedRows {
+    /// Room for `rows` rendered rows, and for their values if `values`.
+    fn with_capacity(rows: usize, values: bool) -> CheckedRows {
         CheckedRows {
-            rows: Vec::with_capacity(rows),
+            rows: Vec::with_capacity(if values { rows } else { 0 }),
             json_bytes: 0,
             rendered: Vec::with_capacity(RENDERED_BYTES_PER_ROW * rows),
             ends: Vec::with_capacity(rows),
@@ -180,11 +181,6 @@ impl CheckedRows {
     /// Whether there is no row.
     pub fn is_empty(&self) -> bool {
         self.ends.is_empty()
-    }
-
-    /// Frees the JSON values, keeping the rendered lines (for a sink that writes only those).
-    pub fn forget_values(&mut self) {
-        self.rows = Vec::new();
     }
 
     /// Row `index`'s line of `features.jsonl` after its `id` and `run_id` members:
@@ -267,10 +263,7 @@ impl Contract {
                 ),
             });
         }
-        let mut checked = CheckedRows::with_capacity(rows.len());
-        if !keep_values {
-            checked.rows = Vec::new();
-        }
+        let mut checked = CheckedRows::with_capacity(rows.len(), keep_values);
         let mut values = Vec::new();
         for (index, row) in rows.into_iter().enumerate() {
             if row.len() != self.columns.len() {
@@ -494,19 +487,16 @@ mod tests {
     }
 
     #[test]
-    fn each_row_keeps_its_own_line_and_forgetting_values_keeps_the_lines() {
+    fn each_row_keeps_its_own_line() {
         let contract = Contract {
             feature: "f".into(),
             cardinality: Cardinality::Many,
             columns: vec![test_column("n", ColumnType::Integer, false)],
         };
-        let mut rows = contract
+        let rows = contract
             .check_rows(vec![vec![V::Integer(7)], vec![V::Integer(-12)]])
             .unwrap();
         assert_eq!((rows.len(), rows.json_bytes), (2, 1 + 3));
-        rows.forget_values();
-        assert!(rows.rows.is_empty());
-        assert_eq!(rows.len(), 2);
         assert_eq!(rows.line_rest(0), b",\"features\":{\"n\":7}}\n");
         assert_eq!(rows.line_rest(1), b",\"features\":{\"n\":-12}}\n");
         assert!(contract.check_rows(vec![]).unwrap().is_empty());
