@@ -165,6 +165,41 @@ def test_bad_rows_error_their_record_naming_row_and_column():
     ]
 
 
+def test_outcomes_and_values_are_built_by_the_runtimes_outcomes():
+    # The component builds WIT types directly this way; every kind of outcome goes through it.
+    class Tagged(hookhost._hook.Outcomes):
+        values = {ty: (lambda payload, ty=ty: (ty.name, payload)) for ty in ColumnType}
+        null = "null"
+
+        def passed(self, index, rows):
+            return ("passed", index, rows)
+
+        def rejected(self, index, reason):
+            return ("rejected", index, reason)
+
+        def errored(self, index, message, retryable=False):
+            return ("errored", index, message, retryable)
+
+    @hookhost.hook
+    def mixed(record: Record) -> list[Echo]:
+        if record.id == "no":
+            raise Reject("not this one")
+        if record.id == "busy":
+            raise GuestError("busy", retryable=True)
+        if record.id == "bad":
+            return [Echo(record.id, "1")]  # type: ignore[arg-type]
+        return [Echo(record.id, None), Echo(record.id, 2)]
+
+    runtime = Runtime(hook_of(mixed), Tagged())
+    records = [Record(i) for i in ["ok", "no", "busy", "bad"]]
+    assert runtime.process(records, lambda i: None) == [
+        ("passed", 0, [[("TEXT", "ok"), "null"], [("TEXT", "ok"), ("INTEGER", 2)]]),
+        ("rejected", 1, "not this one"),
+        ("errored", 2, "busy", True),
+        ("errored", 3, "row 0, column 'n': value is a str, expected int", False),
+    ]
+
+
 def test_memory_error_is_not_swallowed():
     # It must trap the call, so the host sees the denied grow and retries with more memory.
     @hookhost.hook

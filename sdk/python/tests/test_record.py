@@ -37,6 +37,12 @@ def test_lone_surrogates_are_not_text():
     with pytest.raises(Reject, match="lone surrogate"):
         Record("r", '{"text": "\\ud800"}').metadata()
     assert Record("r", '{"text": "\\ud83d\\ude00"}').metadata() == {"text": "😀"}
+    # Whether the text is ASCII or not, an escaped or a raw lone surrogate is refused ...
+    for text in ['{"text": "é \\uDFFF"}', '{"text": "x\ud800"}', '{"k\udc00": 1}']:
+        with pytest.raises(Reject, match="lone surrogate"):
+            Record("r", text).metadata()
+    # ... and an escaped backslash before `ud800` is text, not an escape.
+    assert Record("r", '{"text": "\\\\ud800", "é": 1}').metadata() == {"text": "\\ud800", "é": 1}
 
 
 def test_files_are_listed_sorted_and_read_by_name(tmp_path):

@@ -12,7 +12,7 @@ import pytest
 
 import hookhost
 from hookhost import Column, ColumnType, Json, RowError, Value
-from hookhost._values import NULL, row_values, to_value
+from hookhost._values import NULL, RowConverter, _column_converter, row_values, to_value
 
 UTC = timezone.utc
 
@@ -134,3 +134,77 @@ def test_row_values_follow_column_order_and_name_row_and_column():
     assert str(e.value).startswith("row 2, column 'at': value is a naive datetime")
     with pytest.raises(RowError, match=r"^row 1 is a dict, not a Pair$"):
         row_values({"label": "x", "at": None}, Pair, contract, 1)
+
+
+class _Str(str):
+    pass
+
+
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize(
+    "ty, nullable, value",
+    [
+        (ColumnType.TEXT, False, "ascii"),
+        (ColumnType.TEXT, False, "naïve"),
+        (ColumnType.TEXT, False, _Str("sub")),
+        (ColumnType.TEXT, False, "\ud800"),
+        (ColumnType.TEXT, False, 5),
+        (ColumnType.TEXT, True, None),
+        (ColumnType.TEXT, False, None),
+        (ColumnType.INTEGER, False, 7),
+        (ColumnType.INTEGER, False, _Int(7)),
+        (ColumnType.INTEGER, False, True),
+        (ColumnType.INTEGER, False, 2**63),
+        (ColumnType.INTEGER, False, -(2**63) - 1),
+        (ColumnType.INTEGER, False, 1.0),
+        (ColumnType.NUMBER, False, 0.5),
+        (ColumnType.NUMBER, False, 3),
+        (ColumnType.NUMBER, False, False),
+        (ColumnType.NUMBER, True, None),
+        (ColumnType.BOOLEAN, False, True),
+        (ColumnType.BOOLEAN, False, 1),
+        (ColumnType.DATE, False, datetime.date(2024, 2, 29)),
+        (ColumnType.FLOAT_VECTOR, False, [1, 2.5]),
+    ],
+)
+def test_a_column_converter_agrees_with_to_value(ty, nullable, value):
+    # The converters' inline common cases must accept, convert and refuse exactly as `to_value`.
+    column = col(ty, nullable)
+    made = {t: (lambda payload, t=t: ("made", t, payload)) for t in ColumnType}
+    convert = _column_converter(column, made[ty], "null")
+    try:
+        expected = to_value(value, column)
+    except RowError as e:
+        with pytest.raises(RowError) as got:
+            convert(value)
+        assert str(got.value) == str(e)
+        return
+    got = convert(value)
+    if expected.kind is None:
+        assert got == "null"
+    else:
+        assert got == ("made", ty, expected.payload)
+        assert type(got[2]) is type(expected.payload)  # 3 in a number column is sent as 3.0
+
+
+def test_a_row_converter_builds_values_with_what_it_is_given():
+    contract = hookhost.contract_of(Pair)
+    at = datetime.datetime(2024, 5, 1, tzinfo=UTC)
+    wit = RowConverter(Pair, contract, {t: (lambda p, t=t: (t.name, p)) for t in ColumnType}, "NULL")
+    assert wit(Pair("a", at), 0) == [("TEXT", "a"), ("TIMESTAMP", "2024-05-01T00:00:00Z")]
+    assert wit(Pair("b", None), 3) == [("TEXT", "b"), "NULL"]
+    with pytest.raises(RowError, match=r"^row 4, column 'label': value is a int, expected str$"):
+        wit(Pair(5, None), 4)
+
+
+@hookhost.features(name="single", cardinality="one")
+class Single:
+    n: int
+
+
+def test_a_row_of_one_column_is_a_list_of_one_value():
+    # `operator.attrgetter` of one name answers the value itself, not a tuple of one.
+    assert row_values(Single(3), Single, hookhost.contract_of(Single), 0) == [Value(ColumnType.INTEGER, 3)]

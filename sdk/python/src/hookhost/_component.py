@@ -9,7 +9,8 @@ componentize-py (0.25) generates, for the ``hook`` world of ``hookhost:hook@0.2.
 ``wit_world.imports.host.begin_record``. A ``result<_, string>`` export reports its error by
 raising ``componentize_py_types.Err(message)``.
 
-This module only converts between those types and the SDK's own; it is imported only inside
+This module only converts between those types and the SDK's own (and has the runtime build
+its outcomes and row values as the WIT types directly, see ``WitOutcomes``); it is imported only inside
 the component (``python -m hookhost build`` writes the entry module that imports it), so the
 rest of the SDK runs on plain CPython. Importing it resolves the module's one ``@hookhost.hook``
 and converts its contract, so a missing hook fails the build.
@@ -23,10 +24,8 @@ import wit_world
 from wit_world.imports import host, types
 
 from ._contract import Cardinality, ColumnType, Contract
-from ._hook import ConfigError, Runtime, registered_hook
-from ._outcome import Errored, Passed, RecordOutcome, Rejected
+from ._hook import ConfigError, Outcomes, Runtime, registered_hook
 from ._record import Record
-from ._values import Value
 
 __all__ = ["WitWorld"]
 
@@ -56,22 +55,22 @@ def wit_contract(contract: Contract) -> types.Contract:
     )
 
 
-def wit_value(value: Value) -> types.Value:
-    if value.kind is None:
-        return types.Value_Null()
-    return _VALUES[value.kind](value.payload)
+class WitOutcomes(Outcomes):
+    """Outcomes and row values built straight as the generated WIT types."""
 
+    values = _VALUES
+    null = types.Value_Null()
 
-def wit_outcome(outcome: RecordOutcome) -> types.RecordOutcome:
-    o = outcome.outcome
-    if isinstance(o, Passed):
-        wit = types.Outcome_Passed([[wit_value(v) for v in row] for row in o.rows])
-    elif isinstance(o, Rejected):
-        wit = types.Outcome_Rejected(o.reason)
-    else:
-        assert isinstance(o, Errored)
-        wit = types.Outcome_Errored(types.GuestError(o.message, o.retryable))
-    return types.RecordOutcome(outcome.index, wit)
+    def passed(self, index: int, rows: list[list[types.Value]]) -> types.RecordOutcome:
+        return types.RecordOutcome(index, types.Outcome_Passed(rows))
+
+    def rejected(self, index: int, reason: str) -> types.RecordOutcome:
+        return types.RecordOutcome(index, types.Outcome_Rejected(reason))
+
+    def errored(self, index: int, message: str, retryable: bool = False) -> types.RecordOutcome:
+        return types.RecordOutcome(
+            index, types.Outcome_Errored(types.GuestError(message, retryable))
+        )
 
 
 def _begin_record(index: int) -> None:
@@ -79,7 +78,7 @@ def _begin_record(index: int) -> None:
     host.begin_record(index)
 
 
-_RUNTIME = Runtime(registered_hook())
+_RUNTIME = Runtime(registered_hook(), WitOutcomes())
 _CONTRACT = wit_contract(_RUNTIME.contract())
 
 
@@ -100,4 +99,4 @@ class WitWorld(wit_world.WitWorld):
             Record(r.id, r.metadata, size_hint_mb=r.size_hint_mb, files_dir=r.files_dir)
             for r in records
         ]
-        return [wit_outcome(o) for o in _RUNTIME.process(ours, _begin_record)]
+        return _RUNTIME.process(ours, _begin_record)

@@ -15,15 +15,15 @@ import sys
 import traceback
 import types
 import typing
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-from ._contract import Contract, DefinitionError, contract_of
+from ._contract import ColumnType, Contract, DefinitionError, contract_of
 from ._outcome import Errored, GuestError, Passed, RecordOutcome, Reject, Rejected
 from ._parse import ParseError, load_json, parse_value
 from ._record import Record
-from ._values import RowError, row_values
+from ._values import NULL, RowConverter, RowError
 
-__all__ = ["ConfigError", "Hook", "Runtime", "hook", "registered_hook"]
+__all__ = ["ConfigError", "Hook", "Outcomes", "Runtime", "hook", "registered_hook"]
 
 #: Longest message of an ``errored`` outcome made from an unexpected exception, in characters.
 MAX_ERROR_MESSAGE_CHARS = 1000
@@ -207,13 +207,39 @@ def _one_line(error: BaseException) -> str:
     return text
 
 
+class Outcomes:
+    """How :class:`Runtime` builds each record's outcome: by default the SDK's own types.
+
+    The component subclasses it to build the generated WIT types directly (``_component.py``),
+    so a record's outcome and its rows' values are made once, not made and then converted.
+    ``values`` maps each column type to what builds a value from its payload, ``null`` is the
+    null value (see :class:`~hookhost._values.RowConverter`).
+    """
+
+    values: Mapping[ColumnType, Callable[[Any], Any]] | None = None
+    null: Any = NULL
+
+    def passed(self, index: int, rows: list[list[Any]]) -> Any:
+        return RecordOutcome(index, Passed(rows))
+
+    def rejected(self, index: int, reason: str) -> Any:
+        return RecordOutcome(index, Rejected(reason))
+
+    def errored(self, index: int, message: str, retryable: bool = False) -> Any:
+        return RecordOutcome(index, Errored(message, retryable))
+
+
 class Runtime:
     """One sandbox's hook: the contract, its configuration and the processing of batches."""
 
-    def __init__(self, hook: Hook) -> None:
+    def __init__(self, hook: Hook, outcomes: Outcomes | None = None) -> None:
         self.hook = hook
         self._config: Any = None
         self._configured = False
+        self._outcomes = outcomes if outcomes is not None else Outcomes()
+        self._rows = RowConverter(
+            hook.row_class, hook.contract, self._outcomes.values, self._outcomes.null
+        )
 
     def contract(self) -> Contract:
         """The hook's contract, derived from its row class."""
@@ -237,31 +263,36 @@ class Runtime:
 
     def process(
         self, records: Sequence[Record], begin_record: Callable[[int], None]
-    ) -> list[RecordOutcome]:
+    ) -> list[Any]:
         """One outcome per record, each naming its index; ``begin_record(i)`` before record ``i``.
+
+        Outcomes are :class:`RecordOutcome` values unless the runtime was given other
+        :class:`Outcomes`.
 
         An exception from one record becomes that record's ``errored`` outcome, so the others
         keep theirs. ``MemoryError`` is the exception: it propagates (the call traps), so the
         host sees the denied memory grow and reruns the records with a larger cap.
         """
+        outcomes = self._outcomes
         if not self._configured:
             try:
                 self.configure("{}")
             except ConfigError as e:
-                error = Errored(f"hook is not configured: {e}")
-                outcomes = []
+                message = f"hook is not configured: {e}"
+                results = []
                 for index in range(len(records)):
                     begin_record(index)
-                    outcomes.append(RecordOutcome(index, error))
-                return outcomes
-        outcomes = []
+                    results.append(outcomes.errored(index, message))
+                return results
+        results = []
         for index, record in enumerate(records):
             begin_record(index)
-            outcomes.append(RecordOutcome(index, self._process_one(record)))
-        return outcomes
+            results.append(self._process_one(index, record))
+        return results
 
-    def _process_one(self, record: Record):
+    def _process_one(self, index: int, record: Record) -> Any:
         hook = self.hook
+        outcomes = self._outcomes
         try:
             if hook.config_class is None:
                 result = hook.function(record)
@@ -276,18 +307,17 @@ class Runtime:
                     f"the hook returned a {type(result).__qualname__}, "
                     f"not a list of {hook.row_class.__qualname__} rows"
                 )
-            return Passed(
-                [row_values(row, hook.row_class, hook.contract, i) for i, row in enumerate(result)]
-            )
+            rows = self._rows
+            return outcomes.passed(index, [rows(row, i) for i, row in enumerate(result)])
         except Reject as rejection:
-            return Rejected(rejection.reason)
+            return outcomes.rejected(index, rejection.reason)
         except GuestError as error:
-            return Errored(error.message, error.retryable)
+            return outcomes.errored(index, error.message, error.retryable)
         except RowError as error:
-            return Errored(str(error))
+            return outcomes.errored(index, str(error))
         except MemoryError:
             raise
         except Exception as error:
             print(f"hookhost: record {record.id} raised:", file=sys.stderr)
             traceback.print_exception(error, file=sys.stderr)
-            return Errored(_one_line(error))
+            return outcomes.errored(index, _one_line(error))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from typing import Any
@@ -54,10 +55,24 @@ def _check_unicode(value: Any) -> None:
             stack.extend(item)
 
 
+#: A ``\\u`` escape of a surrogate (U+D800..U+DFFF). It may also match an escaped backslash
+#: followed by ``ud8..``, which only costs the full check in :func:`load_json`.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: The same, or a surrogate in the text itself (only a non-ASCII ``str`` can hold one).
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
 def load_json(text: str) -> Any:
     """Strict JSON: no ``NaN``/``Infinity``, no lone surrogates (as the Rust SDK's serde_json)."""
     value = json.loads(text, parse_constant=_refuse_constant)
-    _check_unicode(value)
+    # A parsed string can hold a surrogate only if the text holds or escapes one: the value is
+    # walked only then, so well-formed text is not encoded again, string by string.
+    if text.isascii():
+        suspect = "\\u" in text and _SURROGATE_ESCAPE.search(text) is not None
+    else:
+        suspect = _SURROGATE.search(text) is not None
+    if suspect:
+        _check_unicode(value)
     return value
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import operator
 import uuid
-from typing import Any, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 from ._contract import Column, ColumnType, Contract, Json
 
-__all__ = ["RowError", "Value", "row_values", "to_value"]
+__all__ = ["RowConverter", "RowError", "Value", "row_values", "to_value"]
 
 _S64_MIN, _S64_MAX = -(2**63), 2**63 - 1
 
@@ -120,25 +121,101 @@ def to_value(value: Any, column: Column) -> Value:
 
 def row_values(row: Any, row_class: type, contract: Contract, index: int) -> list[Value]:
     """The values of one row (an instance of ``row_class``) in column order."""
-    if type(row) is not row_class:
-        raise RowError(
-            f"row {index} is a {_type_name(row)}, not a {row_class.__qualname__}"
-        )
-    values = []
-    for name, column in zip(_field_names(row_class), contract.columns):
+    return RowConverter(row_class, contract)(row, index)
+
+
+class RowConverter:
+    """Converts the rows of one class to their values in column order, each column checked.
+
+    Built once per hook, not once per row: the field names are read once and every column gets
+    a converter of its own type, whose common case (a ``str`` of ASCII text, an ``int`` in
+    range, a ``float``, a ``bool``) is one type test; anything else goes through
+    :func:`to_value`, so the checks and messages are the same.
+
+    ``make`` maps each column type to what builds a value of it from its payload, and ``null``
+    is the null value: by default the SDK's :class:`Value`; the component passes the generated
+    WIT constructors, so no intermediate value is made per value.
+    """
+
+    __slots__ = ("row_class", "_columns", "_get", "_convert")
+
+    def __init__(
+        self,
+        row_class: type,
+        contract: Contract,
+        make: Mapping[ColumnType, Callable[[Any], Any]] | None = None,
+        null: Any = NULL,
+    ) -> None:
+        self.row_class = row_class
+        names = tuple(f.name for f in dataclasses.fields(row_class))
+        self._columns = tuple(zip(names, contract.columns))
+        make = make if make is not None else _SDK_VALUES
+        self._convert = tuple(_column_converter(c, make[c.ty], null) for c in contract.columns)
+        getter = operator.attrgetter(*names) if names else (lambda row: ())
+        # `attrgetter` of one name returns the value, of several a tuple: always a tuple here.
+        self._get = (lambda row: (getter(row),)) if len(names) == 1 else getter
+
+    def __call__(self, row: Any, index: int) -> list[Any]:
+        if type(row) is not self.row_class:
+            raise RowError(
+                f"row {index} is a {_type_name(row)}, not a {self.row_class.__qualname__}"
+            )
         try:
-            values.append(to_value(getattr(row, name), column))
-        except RowError as e:
-            raise RowError(f"row {index}, column {column.name!r}: value {e}") from None
-    return values
+            return [convert(v) for convert, v in zip(self._convert, self._get(row))]
+        except RowError:
+            pass
+        # One value did not fit: find it again, one column at a time, to name the column.
+        for (name, column), convert in zip(self._columns, self._convert):
+            try:
+                convert(getattr(row, name))
+            except RowError as e:
+                raise RowError(f"row {index}, column {column.name!r}: value {e}") from None
+        raise AssertionError("a row value was refused once and then accepted")
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_SDK_VALUES: dict[ColumnType, Callable[[Any], Value]] = {
+    ty: (lambda payload, ty=ty: Value(ty, payload)) for ty in ColumnType
+}
 
 
-def _field_names(row_class: type) -> tuple[str, ...]:
-    """The field names of a row class, in order: read once per class, not once per row."""
-    names = _FIELD_NAMES.get(row_class)
-    if names is None:
-        names = _FIELD_NAMES[row_class] = tuple(f.name for f in dataclasses.fields(row_class))
-    return names
+def _column_converter(column: Column, make: Callable[[Any], Any], null: Any) -> Callable[[Any], Any]:
+    """One column's converter: its common case inline, the rest through :func:`to_value`."""
+
+    def general(value: Any) -> Any:
+        converted = to_value(value, column)
+        return null if converted.kind is None else make(converted.payload)
+
+    ty = column.ty
+    if ty is ColumnType.TEXT:
+
+        def text(value: Any) -> Any:
+            if type(value) is str and value.isascii():
+                return make(value)
+            return general(value)
+
+        return text
+    if ty is ColumnType.INTEGER:
+
+        def integer(value: Any) -> Any:
+            if type(value) is int and _S64_MIN <= value <= _S64_MAX:
+                return make(value)
+            return general(value)
+
+        return integer
+    if ty is ColumnType.NUMBER:
+
+        def number(value: Any) -> Any:
+            if type(value) is float:
+                return make(value)
+            return general(value)
+
+        return number
+    if ty is ColumnType.BOOLEAN:
+
+        def boolean(value: Any) -> Any:
+            if type(value) is bool:
+                return make(value)
+            return general(value)
+
+        return boolean
+    return general
