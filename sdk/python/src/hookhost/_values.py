@@ -178,6 +178,15 @@ _SDK_VALUES: dict[ColumnType, Callable[[Any], Value]] = {
 }
 
 
+#: Each column type's common case, tested inline; a value that fails it takes the full check.
+_FITS_AS_IS: dict[ColumnType, Callable[[Any], bool]] = {
+    ColumnType.TEXT: lambda v: type(v) is str and v.isascii(),
+    ColumnType.INTEGER: lambda v: type(v) is int and _S64_MIN <= v <= _S64_MAX,
+    ColumnType.NUMBER: lambda v: type(v) is float,
+    ColumnType.BOOLEAN: lambda v: type(v) is bool,
+}
+
+
 def _column_converter(column: Column, make: Callable[[Any], Any], null: Any) -> Callable[[Any], Any]:
     """One column's converter: its common case inline, the rest through :func:`to_value`."""
 
@@ -185,37 +194,11 @@ def _column_converter(column: Column, make: Callable[[Any], Any], null: Any) -> 
         converted = to_value(value, column)
         return null if converted.kind is None else make(converted.payload)
 
-    ty = column.ty
-    if ty is ColumnType.TEXT:
+    fits = _FITS_AS_IS.get(column.ty)
+    if fits is None:
+        return general
 
-        def text(value: Any) -> Any:
-            if type(value) is str and value.isascii():
-                return make(value)
-            return general(value)
+    def convert(value: Any) -> Any:
+        return make(value) if fits(value) else general(value)
 
-        return text
-    if ty is ColumnType.INTEGER:
-
-        def integer(value: Any) -> Any:
-            if type(value) is int and _S64_MIN <= value <= _S64_MAX:
-                return make(value)
-            return general(value)
-
-        return integer
-    if ty is ColumnType.NUMBER:
-
-        def number(value: Any) -> Any:
-            if type(value) is float:
-                return make(value)
-            return general(value)
-
-        return number
-    if ty is ColumnType.BOOLEAN:
-
-        def boolean(value: Any) -> Any:
-            if type(value) is bool:
-                return make(value)
-            return general(value)
-
-        return boolean
-    return general
+    return convert
