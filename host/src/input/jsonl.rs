@@ -73,6 +73,14 @@ impl<R: BufRead> InputReader<R> {
     /// The next non-blank line, or `None` at the end of input.
     pub fn next_item(&mut self) -> io::Result<Option<InputItem>> {
         loop {
+            // Most lines lie whole in the reader's buffer: they are checked where they lie,
+            // not copied out first (issue 15: the driver's per-record work).
+            if let Some(whole) = self.next_whole_line()? {
+                match whole {
+                    Some(item) => return Ok(Some(item)),
+                    None => continue,
+                }
+            }
             let Some(too_long) = self.read_line()? else {
                 return Ok(None);
             };
@@ -89,15 +97,42 @@ impl<R: BufRead> InputReader<R> {
                     ),
                 }));
             }
-            if self.buffer.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            let buffer = std::mem::take(&mut self.buffer);
+            let item = item_of(&mut self.checker, &mut self.records, &buffer, line);
+            self.buffer = buffer;
+            if let Some(item) = item {
+                return Ok(Some(item));
             }
-            self.records += 1;
-            return Ok(Some(match self.parse(line) {
-                Ok(record) => InputItem::Record { line, record },
-                Err((id, reason)) => InputItem::Invalid { line, id, reason },
-            }));
         }
+    }
+
+    /// The next line when the reader's buffer holds all of it (its newline included) and it is
+    /// within the cap: `Some(Some(item))`, or `Some(None)` for a blank line. `None` when the
+    /// line must be read piece by piece ([`read_line`](Self::read_line)).
+    fn next_whole_line(&mut self) -> io::Result<Option<Option<InputItem>>> {
+        let available = loop {
+            match self.reader.fill_buf() {
+                Ok(bytes) => break bytes,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(at) = memchr::memchr(b'\n', available) else {
+            return Ok(None);
+        };
+        let mut content = &available[..at];
+        if let [rest @ .., b'\r'] = content {
+            content = rest;
+        }
+        if content.len() > self.max_line_bytes {
+            return Ok(None);
+        }
+        self.hasher.update(&available[..=at]);
+        self.bytes += at as u64 + 1;
+        self.line += 1;
+        let item = item_of(&mut self.checker, &mut self.records, content, self.line);
+        self.reader.consume(at + 1);
+        Ok(Some(item))
     }
 
     /// Reads one line into `self.buffer` (without its newline), hashing it. Returns `None` at
@@ -116,7 +151,7 @@ impl<R: BufRead> InputReader<R> {
                 break;
             }
             any = true;
-            let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
                 Some(at) => (&available[..=at], true),
                 None => (available, false),
             };
@@ -148,69 +183,116 @@ impl<R: BufRead> InputReader<R> {
             (length > self.max_line_bytes as u64).then_some(length),
         ))
     }
+}
 
-    fn parse(&mut self, line: u64) -> Result<PendingRecord, (Option<String>, String)> {
-        if self.buffer.starts_with(b"\xEF\xBB\xBF") {
+/// The item of one line's content (no newline), or `None` for a blank line, which is neither
+/// counted nor numbered as a record.
+fn item_of(
+    checker: &mut Checker,
+    records: &mut u64,
+    content: &[u8],
+    line: u64,
+) -> Option<InputItem> {
+    if content.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    *records += 1;
+    Some(match parse(checker, content, line) {
+        Ok(record) => InputItem::Record { line, record },
+        Err((id, reason)) => InputItem::Invalid { line, id, reason },
+    })
+}
+
+/// Parses and admits one line. A line that parses as a record object was valid UTF-8 (serde_json
+/// checks every string and raw value it borrows from bytes, and nothing else may hold a
+/// non-ASCII byte), so the UTF-8 check runs only to word a refusal.
+fn parse(
+    checker: &mut Checker,
+    content: &[u8],
+    line: u64,
+) -> Result<PendingRecord, (Option<String>, String)> {
+    if content.trim_ascii_start().first() == Some(&b'{')
+        && let Ok(raw) = serde_json::from_slice::<RawLine<'_>>(content)
+    {
+        return admit(checker, raw, line);
+    }
+    parse_checked(checker, content, line)
+}
+
+/// [`parse`] one check at a time, so a refusal names the first check the line fails.
+fn parse_checked(
+    checker: &mut Checker,
+    content: &[u8],
+    line: u64,
+) -> Result<PendingRecord, (Option<String>, String)> {
+    if content.starts_with(b"\xEF\xBB\xBF") {
+        return Err((
+            None,
+            "line starts with a UTF-8 byte-order mark; save the file without one".into(),
+        ));
+    }
+    let text = std::str::from_utf8(content).map_err(|e| {
+        (
+            None,
+            format!(
+                "line is not valid UTF-8 (bad byte at offset {})",
+                e.valid_up_to()
+            ),
+        )
+    })?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        let what = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(value) => format!("a record must be a JSON object, got {}", json_type(&value)),
+            Err(e) => format!("not valid JSON: {e}"),
+        };
+        return Err((None, what));
+    }
+    match serde_json::from_str::<RawLine<'_>>(text) {
+        Ok(raw) => admit(checker, raw, line),
+        Err(error) => {
+            // Still name the record if its id can be read.
+            let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id);
+            let what = if error.is_syntax() || error.is_eof() {
+                format!("not valid JSON: {error}")
+            } else {
+                format!("not a valid record: {error}")
+            };
+            Err((id, what))
+        }
+    }
+}
+
+/// Admits a line that parsed as a record object: its id and size hint must have the right
+/// types before the record check.
+fn admit(
+    checker: &mut Checker,
+    raw: RawLine<'_>,
+    line: u64,
+) -> Result<PendingRecord, (Option<String>, String)> {
+    let id = match raw.id {
+        Some(serde_json::Value::String(id)) => id,
+        Some(other) => {
             return Err((
                 None,
-                "line starts with a UTF-8 byte-order mark; save the file without one".into(),
+                format!("`id` must be a string, got {}", json_type(&other)),
             ));
         }
-        let text = std::str::from_utf8(&self.buffer).map_err(|e| {
-            (
-                None,
-                format!(
-                    "line is not valid UTF-8 (bad byte at offset {})",
-                    e.valid_up_to()
-                ),
-            )
-        })?;
-        let trimmed = text.trim_start();
-        if !trimmed.starts_with('{') {
-            let what = match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(value) => format!("a record must be a JSON object, got {}", json_type(&value)),
-                Err(e) => format!("not valid JSON: {e}"),
-            };
-            return Err((None, what));
-        }
-        let raw: RawLine<'_> = match serde_json::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                // Still name the record if its id can be read.
-                let id = serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id);
-                let what = if e.is_syntax() || e.is_eof() {
-                    format!("not valid JSON: {e}")
-                } else {
-                    format!("not a valid record: {e}")
-                };
-                return Err((id, what));
-            }
-        };
-        let id = match raw.id {
-            Some(serde_json::Value::String(id)) => id,
-            Some(other) => {
-                return Err((
-                    None,
-                    format!("`id` must be a string, got {}", json_type(&other)),
-                ));
-            }
-            None => return Err((None, "missing `id`".into())),
-        };
-        let size_hint_mb = match raw.size_hint_mb {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            // A number that is not an f64 (out of range) is refused as not ≥ 0 and finite.
-            Some(serde_json::Value::Number(n)) => Ok(Some(n.as_f64().unwrap_or(f64::NAN))),
-            Some(other) => Err(format!(
-                "`size_hint_mb` must be a number, got {}",
-                json_type(&other)
-            )),
-        };
-        let metadata = raw
-            .metadata
-            .map_or_else(|| "null".to_owned(), |m| m.get().to_owned());
-        self.checker
-            .admit(id, metadata, size_hint_mb, Position::Line(line))
-    }
+        None => return Err((None, "missing `id`".into())),
+    };
+    let size_hint_mb = match raw.size_hint_mb {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        // A number that is not an f64 (out of range) is refused as not ≥ 0 and finite.
+        Some(serde_json::Value::Number(n)) => Ok(Some(n.as_f64().unwrap_or(f64::NAN))),
+        Some(other) => Err(format!(
+            "`size_hint_mb` must be a number, got {}",
+            json_type(&other)
+        )),
+    };
+    let metadata = raw
+        .metadata
+        .map_or_else(|| "null".to_owned(), |m| m.get().to_owned());
+    checker.admit(id, metadata, size_hint_mb, Position::Line(line))
 }
 
 impl<R> std::fmt::Debug for InputReader<R> {
@@ -311,6 +393,68 @@ mod tests {
         );
         assert!(reason(&got[9]).2.contains("over the cap of 64 bytes"));
         assert_eq!(reason(&got[10]).1, Some("neg"));
+    }
+
+    /// Issue 15: a line that lies whole in the reader's buffer is checked where it lies; one
+    /// that straddles the buffer's end is assembled. Both must give the same items, line
+    /// numbers, counts and digest, whatever the buffer's size.
+    #[test]
+    fn lines_split_across_the_buffer_read_as_whole_ones() {
+        let input: &[u8] = b"{\"id\":\"a\",\"metadata\":{\"t\":\"x y\"}}\r\n\n   \n{\"id\":\"a\"}\nnot json\n\
+            {\"id\":\"long\",\"metadata\":\"0123456789012345678901234567890123456789012345678901234567890123456789\"}\n\
+            {\"id\":\"b\",\"size_hint_mb\":1}\r\n{\"id\":\"last\"}";
+        let read = |capacity: usize| {
+            let buffered = std::io::BufReader::with_capacity(capacity, input);
+            let mut reader = InputReader::new(buffered, None).with_max_line_bytes(64);
+            let items: Vec<String> = std::iter::from_fn(|| reader.next_item().unwrap())
+                .map(|item| format!("{item:?}"))
+                .collect();
+            (items, reader.summary())
+        };
+        let (whole, summary) = read(1 << 16);
+        assert_eq!(whole.len(), 6, "{whole:#?}");
+        assert_eq!(summary.sha256, hex(&Sha256::digest(input)));
+        assert_eq!((summary.bytes, summary.records), (input.len() as u64, 6));
+        for capacity in [1, 2, 3, 7, 16, 41, 64, 65, 100] {
+            let (items, split) = read(capacity);
+            assert_eq!(items, whole, "buffer of {capacity} bytes");
+            assert_eq!(split, summary, "buffer of {capacity} bytes");
+        }
+    }
+
+    /// Issue 15: a line is parsed once from its bytes, and checked step by step only when that
+    /// fails; either way it must come out as the step-by-step parse says.
+    #[test]
+    fn the_one_pass_parse_agrees_with_the_checked_one() {
+        let lines: &[&[u8]] = &[
+            b"{\"id\":\"a\",\"metadata\":{\"t\":\"caf\xc3\xa9 \\ud83d\\ude00\"},\"size_hint_mb\":1.5}",
+            b"  \t{\"id\":\"a\"}  ",
+            b"{\"id\":\"caf\xe9\"}",
+            b"{\"id\":\"a\",\"metadata\":\"\xff\"}",
+            b"{\"id\":\"a\"} \xc2\xa0",
+            b"\xc2\xa0{\"id\":\"a\"}",
+            b"\xEF\xBB\xBF{\"id\":\"a\"}",
+            b"[\"a\", null, null]",
+            b"{\"id\":[\"a\"]}",
+            b"{\"id\":\"a\",\"size_hint_mb\":\"1\"}",
+            b"{\"id\":\"a\",\"size_hint_mb\":1e999}",
+            b"{\"id\":\"a\",\"extra\":1}",
+            b"{\"id\":\"\\ud800\"}",
+            b"{\"id\":\"a/b\"}",
+            b"{\"id\":\"a\",\"metadata\":{\"x\":1}",
+            b"{\"id\":\"a\",\"id\":\"b\"}",
+            b"null",
+        ];
+        for line in lines {
+            let one_pass = parse(&mut Checker::new(None), line, 1);
+            let checked = parse_checked(&mut Checker::new(None), line, 1);
+            assert_eq!(
+                format!("{one_pass:?}"),
+                format!("{checked:?}"),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]
