@@ -161,3 +161,117 @@ fn a_hook_set_runs_parallel_chunks_with_outputs_the_same_for_any_jobs() {
         assert_eq!(many_passed, passed, "{jobs} jobs");
     }
 }
+
+/// A file's chunks, counted as the batch asks for them; the chunk after `fail_at` chunks
+/// cannot be read (a disk gone, say).
+struct CountedFile {
+    inner: hookhost::input::JsonlSource,
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    fail_at: Option<usize>,
+}
+
+impl hookhost::input::Source for CountedFile {
+    fn next_chunk(&mut self, records: usize) -> Result<hookhost::input::Chunk, hookhost::Error> {
+        let asked = self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if Some(asked) == self.fail_at {
+            return Err(hookhost::Error::Io {
+                path: "batch.jsonl".into(),
+                source: std::io::Error::other("the disk went away"),
+            });
+        }
+        self.inner.next_chunk(records)
+    }
+    fn bytes_read(&self) -> u64 {
+        self.inner.bytes_read()
+    }
+    fn summary(&self) -> hookhost::provenance::InputRecord {
+        self.inner.summary()
+    }
+}
+
+/// Runs chaos over `records` plain records from a counted file, in memory, chunks of 128 (a
+/// flight a chunk); `cancel_after` settled chunks, the batch is cancelled.
+fn run_counted(
+    records: usize,
+    jobs: usize,
+    fail_at: Option<usize>,
+    cancel_after: Option<u64>,
+) -> (hookhost::exec::BatchResult, usize) {
+    use hookhost::exec::{BatchRequest, Layout, Plan, execute};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let temp = tempfile::tempdir().unwrap();
+    let path = temp.path().join("batch.jsonl");
+    let lines: Vec<(String, serde_json::Value)> = (0..records)
+        .map(|i| (format!("r{i:05}"), json!({"n": i})))
+        .collect();
+    let lines: Vec<(&str, serde_json::Value)> = lines
+        .iter()
+        .map(|(id, m)| (id.as_str(), m.clone()))
+        .collect();
+    std::fs::write(&path, jsonl(&lines)).unwrap();
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    let mut source = CountedFile {
+        inner: hookhost::run::Input::File(path).open(None).unwrap(),
+        asked: asked.clone(),
+        fail_at,
+    };
+    let limits = hookhost::limits::Limits::default();
+    let plan = Plan::new("chaos", load("chaos"), None, None, &limits, None).unwrap();
+    let mut batch = BatchRequest::new(vec![plan], Layout::Memory);
+    batch.chunk_size = Some(128);
+    batch.jobs = jobs;
+    let cancel = batch.cancel.clone();
+    let mut progress = |p: &hookhost::exec::Progress| {
+        if cancel_after.is_some_and(|after| p.counts.total >= after * 128) {
+            cancel.store(true, Ordering::SeqCst);
+        }
+    };
+    let executed = execute(batch, &mut source, &mut progress).expect("the batch starts");
+    (executed.result, asked.load(Ordering::SeqCst))
+}
+
+#[test]
+fn an_input_that_cannot_be_read_mid_way_fails_the_batch_after_a_prefix() {
+    for jobs in [1, 2] {
+        let (result, asked) = run_counted(128 * 40, jobs, Some(12), None);
+        assert_eq!(
+            result.state,
+            hookhost::exec::BatchState::Failed,
+            "{jobs} jobs"
+        );
+        let run = &result.hooks[0].run;
+        let error = run.error.as_deref().unwrap_or_default();
+        assert!(error.contains("the disk went away"), "{jobs} jobs: {error}");
+        assert_eq!(asked, 13, "{jobs} jobs: nothing is read after the error");
+        // What settled is whole chunks from the start, in input order, before the error.
+        let settled = result.records.total;
+        assert!(
+            settled % 128 == 0 && settled <= 12 * 128,
+            "{jobs} jobs: {settled}"
+        );
+        let features = &result.hooks[0].outcomes.as_ref().unwrap().features;
+        let ids: Vec<&str> = features.iter().map(|row| row.id.as_str()).collect();
+        let expected: Vec<String> = (0..settled).map(|i| format!("r{i:05}")).collect();
+        assert_eq!(ids, expected, "{jobs} jobs");
+    }
+}
+
+#[test]
+fn a_cancelled_batch_stops_reading_its_input() {
+    for jobs in [1, 2] {
+        let chunks = 200;
+        let (result, asked) = run_counted(128 * chunks, jobs, None, Some(2));
+        assert_eq!(
+            result.state,
+            hookhost::exec::BatchState::Cancelled,
+            "{jobs} jobs"
+        );
+        // The reader is at most its window of flights (2 × jobs + 1) ahead of the settled
+        // chunks when the cancel comes, and reads nothing after it.
+        let settled = (result.records.total / 128) as usize;
+        assert!(
+            asked <= settled + 2 * jobs + 3 && asked < chunks,
+            "{jobs} jobs: {asked} chunks read, {settled} settled"
+        );
+    }
+}

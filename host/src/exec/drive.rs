@@ -1,6 +1,11 @@
-//! [`execute`]: read a chunk, hand it to the workers (one job per hook), settle the answers in
-//! input order, and when the input ends (or the batch cannot go on) finish every run, write
-//! the batch's record and hand the runs to the recorder.
+//! [`execute`]: read a flight of chunks, hand it to the workers (one job per hook), settle the
+//! answers in input order, and when the input ends (or the batch cannot go on) finish every
+//! run, write the batch's record and hand the runs to the recorder.
+//!
+//! Three kinds of thread: the workers run the calls; a reader thread reads, checks and hashes
+//! the input and queues the flights; the calling thread — the driver — settles the answers
+//! and writes the outputs, so reading and writing are pipelined. A source that may wait on
+//! its producer is read by the driver itself, between settling (see `Feeder`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -227,7 +232,6 @@ impl Execution {
         let ended = {
             let mut driver = Driver {
                 lanes: &mut lanes,
-                source,
                 settled: &mut settled,
                 chunk_size: knobs.chunk_size,
                 jobs,
@@ -235,7 +239,7 @@ impl Execution {
                 started,
                 progress,
             };
-            driver.run(gate.as_ref())
+            driver.run(source, gate.as_ref())
         };
         tracing::info!(?ended.batch, passed = settled.records.passed,
             rejected = settled.records.rejected, errored = settled.records.errored,
@@ -267,11 +271,189 @@ struct InFlight {
     answers: Vec<Vec<Option<Ran>>>,
     /// The chunks settled (or passed over) so far, from the first.
     done: usize,
+    /// The input's bytes read when this flight had been read, for progress.
+    bytes_read: u64,
+}
+
+/// What the reading side hands the driver: a flight whose jobs are queued (or about to be),
+/// or the end of the input (`Err` when reading ended the batch: cancelled, or the input could
+/// not be read).
+enum Feed {
+    Flight {
+        chunks: Arc<Vec<Chunk>>,
+        bytes_read: u64,
+    },
+    End(Result<(), Ended>),
+}
+
+/// Where the driver's flights come from.
+enum Feeder<'s> {
+    /// The driver reads them itself, between settling, up to `window` flights ahead: for a
+    /// source that may wait on its producer, so what it gave is settled while it waits (and a
+    /// batch that stopped never waits on it).
+    Inline {
+        source: &'s mut dyn Source,
+        jobs: mpsc::Sender<Job>,
+        window: usize,
+        flight_chunks: usize,
+        next_seq: u64,
+    },
+    /// A reader thread reads, checks and hashes them and queues their jobs, up to as many
+    /// flights ahead as it holds slots; the driver gives a slot back as it settles a flight.
+    Thread {
+        feeds: mpsc::Receiver<Feed>,
+        slots: mpsc::Sender<()>,
+    },
+}
+
+/// What the reader thread needs besides the source and its channels.
+struct Reading<'a> {
+    chunk_size: usize,
+    flight_chunks: usize,
+    lanes: usize,
+    cancel: &'a AtomicBool,
+    /// Set by the driver once nothing more will be settled: read no further.
+    stop: &'a AtomicBool,
+}
+
+impl Reading<'_> {
+    /// The reader thread's loop: for each slot, a flight read, announced to the driver, then
+    /// queued for the workers (announced first, so the driver knows every flight it gets an
+    /// answer for); then the end of the input.
+    fn run(
+        self,
+        source: &mut dyn Source,
+        jobs: mpsc::Sender<Job>,
+        feeds: mpsc::Sender<Feed>,
+        slots: mpsc::Receiver<()>,
+    ) {
+        let mut seq = 0;
+        let mut input_done = false;
+        while !input_done {
+            if slots.recv().is_err() || self.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            let chunks = match read_flight(
+                source,
+                self.chunk_size,
+                self.flight_chunks,
+                self.cancel,
+                &mut input_done,
+            ) {
+                Ok(chunks) => chunks,
+                Err(ended) => {
+                    let _ = feeds.send(Feed::End(Err(ended)));
+                    return;
+                }
+            };
+            if chunks.is_empty() || self.stop.load(Ordering::SeqCst) {
+                continue;
+            }
+            let chunks = Arc::new(chunks);
+            let feed = Feed::Flight {
+                chunks: chunks.clone(),
+                bytes_read: source.bytes_read(),
+            };
+            if feeds.send(feed).is_err() {
+                return;
+            }
+            queue(&jobs, seq, self.lanes, &chunks);
+            seq += 1;
+        }
+        let _ = feeds.send(Feed::End(Ok(())));
+    }
+}
+
+/// Queues one job per lane for flight `seq`.
+fn queue(jobs: &mpsc::Sender<Job>, seq: u64, lanes: usize, chunks: &Arc<Vec<Chunk>>) {
+    for lane in 0..lanes {
+        let job = Job {
+            seq,
+            lane,
+            chunks: chunks.clone(),
+        };
+        jobs.send(job).expect("the workers outlive the queue");
+    }
+}
+
+/// Reads up to `chunks` chunks (sets `input_done` at the end of the input). A cancellation
+/// or an input that cannot be read ends the batch: what was read of this flight is not run,
+/// and nothing more is settled.
+fn read_flight(
+    source: &mut dyn Source,
+    chunk_size: usize,
+    chunks: usize,
+    cancel: &AtomicBool,
+    input_done: &mut bool,
+) -> Result<Vec<Chunk>, Ended> {
+    let mut flight = Vec::with_capacity(chunks);
+    while flight.len() < chunks {
+        if cancel.load(Ordering::SeqCst) {
+            return Err(Ended::Cancelled);
+        }
+        match source.next_chunk(chunk_size) {
+            Ok(chunk) if chunk.is_empty() => {
+                *input_done = true;
+                break;
+            }
+            Ok(chunk) => flight.push(chunk),
+            Err(error) => return Err(Ended::from(Err(error))),
+        }
+    }
+    Ok(flight)
+}
+
+/// The reader thread's next feed; its end, should the thread have died without saying so.
+fn recv_feed(feeds: &mpsc::Receiver<Feed>) -> Feed {
+    feeds.recv().unwrap_or_else(|_| {
+        Feed::End(Err(Ended::Failed(
+            "the input's reader thread stopped".into(),
+        )))
+    })
+}
+
+/// The flights out and how the batch stands, as the driver settles them.
+struct Flights {
+    in_flight: VecDeque<InFlight>,
+    /// The sequence number of `in_flight`'s first flight.
+    first_seq: u64,
+    /// Whether the reading side has ended (the input, or the batch).
+    read_all: bool,
+    /// Whether chunks are still settled: not after the first chunk that could not run.
+    settling: bool,
+    endings: Endings,
+    /// The input's bytes read by the latest flight, for progress.
+    bytes_read: u64,
+}
+
+impl Flights {
+    /// Takes in what the reading side handed over.
+    fn take(&mut self, feed: Feed, lanes: usize) {
+        match feed {
+            Feed::Flight { chunks, bytes_read } => {
+                self.in_flight.push_back(InFlight {
+                    answers: chunks
+                        .iter()
+                        .map(|_| (0..lanes).map(|_| None).collect())
+                        .collect(),
+                    done: 0,
+                    chunks,
+                    bytes_read,
+                });
+            }
+            Feed::End(ended) => {
+                self.read_all = true;
+                if let Err(ended) = ended {
+                    self.endings.batch = ended;
+                    self.settling = false;
+                }
+            }
+        }
+    }
 }
 
 struct Driver<'a> {
     lanes: &'a mut [Lane],
-    source: &'a mut dyn Source,
     settled: &'a mut Settled,
     chunk_size: usize,
     jobs: usize,
@@ -281,12 +463,14 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// Starts the workers, feeds them, settles their answers; returns how the batch ended.
-    fn run(&mut self, gate: Option<&Arc<super::Gate>>) -> Endings {
+    /// Starts the workers (and, for a source that does not wait on a producer, the reader
+    /// thread), feeds them, settles their answers; returns how the batch ended.
+    fn run(&mut self, source: &mut dyn Source, gate: Option<&Arc<super::Gate>>) -> Endings {
         let (job_tx, job_rx) = mpsc::channel::<Job>();
         let job_rx = Mutex::new(job_rx);
         let answers = Answers::default();
         let abort = AtomicBool::new(false);
+        let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             for index in 0..self.jobs {
                 let runners = self.lanes.iter().map(Lane::runner).collect();
@@ -302,83 +486,93 @@ impl Driver<'_> {
                     .spawn_scoped(scope, move || workers::work(runners, context))
                     .expect("spawning a worker thread");
             }
-            let endings = self.feed_and_settle(&job_tx, &answers, &abort);
-            // Closing the queue ends the workers once they are idle; every job sent has been
-            // answered by now.
-            drop(job_tx);
-            endings
+            // Two flights per worker and one more: a worker that finishes before the one
+            // working on an earlier flight (whose answers are settled first) still finds work
+            // queued. A source that may wait on its producer is read no further ahead than one
+            // chunk per worker and one more, so what it gave is settled while it waits.
+            let feeder = if source.may_wait() {
+                Feeder::Inline {
+                    source,
+                    jobs: job_tx,
+                    window: self.jobs + 1,
+                    flight_chunks: 1,
+                    next_seq: 0,
+                }
+            } else {
+                let (feed_tx, feeds) = mpsc::channel();
+                let (slots, slot_rx) = mpsc::channel();
+                for _ in 0..2 * self.jobs + 1 {
+                    slots.send(()).expect("the slots' receiver is here");
+                }
+                let reading = Reading {
+                    chunk_size: self.chunk_size,
+                    flight_chunks: (FLIGHT_RECORDS / self.chunk_size).max(1),
+                    lanes: self.lanes.len(),
+                    cancel: self.cancel,
+                    stop: &stop,
+                };
+                std::thread::Builder::new()
+                    .name("hookhost-reader".into())
+                    .spawn_scoped(scope, move || reading.run(source, job_tx, feed_tx, slot_rx))
+                    .expect("spawning the reader thread");
+                Feeder::Thread { feeds, slots }
+            };
+            // Dropping the feeder when done closes the job queue (directly, or by ending the
+            // reader thread), which ends the workers once they are idle; every job the driver
+            // knows of has been answered by then.
+            self.feed_and_settle(feeder, &answers, &abort, &stop)
         })
     }
 
     fn feed_and_settle(
         &mut self,
-        jobs: &mpsc::Sender<Job>,
+        mut feeder: Feeder<'_>,
         answers: &Answers,
         abort: &AtomicBool,
+        stop: &AtomicBool,
     ) -> Endings {
         let lanes = self.lanes.len();
-        // Two flights per worker and one more: a worker that finishes before the one working
-        // on an earlier flight (whose answers are settled first) still finds work queued. A
-        // source that may wait on its producer is read no further ahead than one chunk per
-        // worker and one more, so what it gave is settled while it waits.
-        let (window, flight_chunks) = match self.source.may_wait() {
-            true => (self.jobs + 1, 1),
-            false => (2 * self.jobs + 1, (FLIGHT_RECORDS / self.chunk_size).max(1)),
+        let mut flights = Flights {
+            in_flight: VecDeque::new(),
+            first_seq: 0,
+            read_all: false,
+            settling: true,
+            endings: Endings {
+                batch: Ended::Completed,
+                own: vec![None; lanes],
+            },
+            bytes_read: 0,
         };
-        let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
         let mut received: Vec<Done> = Vec::new();
-        let mut next_seq: u64 = 0;
-        let mut first_seq: u64 = 0;
-        let mut input_done = false;
-        let mut endings = Endings {
-            batch: Ended::Completed,
-            own: vec![None; lanes],
-        };
-        // Whether chunks are still settled: not after the first chunk that could not run.
-        let mut settling = true;
         loop {
-            while settling && !input_done && in_flight.len() < window {
-                let chunks = match self.read_flight(flight_chunks, &mut input_done) {
-                    Ok(chunks) => chunks,
-                    Err(ended) => {
-                        endings.batch = ended;
-                        settling = false;
-                        break;
-                    }
-                };
-                if chunks.is_empty() {
-                    break;
+            self.feed(&mut feeder, &mut flights, lanes);
+            if flights.in_flight.is_empty() {
+                if flights.read_all || !flights.settling {
+                    stop.store(true, Ordering::SeqCst);
+                    return flights.endings;
                 }
-                let chunks = Arc::new(chunks);
-                for lane in 0..lanes {
-                    let job = Job {
-                        seq: next_seq,
-                        lane,
-                        chunks: chunks.clone(),
-                    };
-                    jobs.send(job).expect("the workers outlive the queue");
+                // The reader thread is reading the next flight: wait for it.
+                if let Feeder::Thread { feeds, .. } = &feeder {
+                    flights.take(recv_feed(feeds), lanes);
                 }
-                in_flight.push_back(InFlight {
-                    answers: chunks
-                        .iter()
-                        .map(|_| (0..lanes).map(|_| None).collect())
-                        .collect(),
-                    done: 0,
-                    chunks,
-                });
-                next_seq += 1;
-            }
-            if in_flight.is_empty() {
-                return endings;
+                continue;
             }
             answers.take(&mut received);
             for done in received.drain(..) {
-                let flight = &mut in_flight[(done.seq - first_seq) as usize];
+                // The reader announces a flight before queuing its jobs, so an answer's flight
+                // is (at the latest) waiting in the feed.
+                while done.seq >= flights.first_seq + flights.in_flight.len() as u64 {
+                    let Feeder::Thread { feeds, .. } = &feeder else {
+                        unreachable!("the driver queued every flight it answers for");
+                    };
+                    flights.take(recv_feed(feeds), lanes);
+                }
+                let flight = &mut flights.in_flight[(done.seq - flights.first_seq) as usize];
                 self.lanes[done.lane].add_stats(done.stats);
                 flight.answers[done.chunk][done.lane] = Some(done.ran);
             }
             // Settle, in input order, every chunk all lanes have answered.
-            while let Some(flight) = in_flight.front_mut() {
+            while let Some(flight) = flights.in_flight.front_mut() {
                 while flight
                     .answers
                     .get(flight.done)
@@ -390,11 +584,20 @@ impl Driver<'_> {
                         .iter_mut()
                         .map(|ran| ran.take().expect("every lane answered"))
                         .collect();
-                    if !settling {
+                    if !flights.settling {
                         continue;
                     }
-                    if let Err(failed) = self.settle(&flight.chunks[index], calls, &mut endings) {
-                        settling = false;
+                    flights.bytes_read = flights.bytes_read.max(flight.bytes_read);
+                    let bytes_read = flights.bytes_read;
+                    let settled = self.settle(
+                        &flight.chunks[index],
+                        calls,
+                        bytes_read,
+                        &mut flights.endings,
+                    );
+                    if let Err(failed) = settled {
+                        flights.settling = false;
+                        stop.store(true, Ordering::SeqCst);
                         if matches!(failed, Ended::Failed(_)) {
                             // Nothing after this chunk will be settled: skip the jobs not
                             // started.
@@ -405,31 +608,58 @@ impl Driver<'_> {
                 if flight.done < flight.chunks.len() {
                     break;
                 }
-                in_flight.pop_front();
-                first_seq += 1;
+                flights.in_flight.pop_front();
+                flights.first_seq += 1;
+                if let Feeder::Thread { slots, .. } = &feeder {
+                    // The reader may have ended already.
+                    let _ = slots.send(());
+                }
             }
         }
     }
 
-    /// Reads up to `chunks` chunks (sets `input_done` at the end of the input). A cancellation
-    /// or an input that cannot be read ends the batch: what was read of this flight is not
-    /// run, and nothing more is settled.
-    fn read_flight(&mut self, chunks: usize, input_done: &mut bool) -> Result<Vec<Chunk>, Ended> {
-        let mut flight = Vec::with_capacity(chunks);
-        while flight.len() < chunks {
-            if self.cancel.load(Ordering::SeqCst) {
-                return Err(Ended::Cancelled);
-            }
-            match self.source.next_chunk(self.chunk_size) {
-                Ok(chunk) if chunk.is_empty() => {
-                    *input_done = true;
-                    break;
+    /// Takes in the flights the reading side has ready: read here, while fewer than the
+    /// window are out; or whatever the reader thread has announced.
+    fn feed(&mut self, feeder: &mut Feeder<'_>, flights: &mut Flights, lanes: usize) {
+        match feeder {
+            Feeder::Inline {
+                source,
+                jobs,
+                window,
+                flight_chunks,
+                next_seq,
+            } => {
+                while flights.settling && !flights.read_all && flights.in_flight.len() < *window {
+                    let mut input_done = false;
+                    let read = read_flight(
+                        &mut **source,
+                        self.chunk_size,
+                        *flight_chunks,
+                        self.cancel,
+                        &mut input_done,
+                    );
+                    match read {
+                        Ok(chunks) if chunks.is_empty() => {}
+                        Ok(chunks) => {
+                            let chunks = Arc::new(chunks);
+                            queue(jobs, *next_seq, lanes, &chunks);
+                            *next_seq += 1;
+                            let bytes_read = source.bytes_read();
+                            flights.take(Feed::Flight { chunks, bytes_read }, lanes);
+                        }
+                        Err(ended) => flights.take(Feed::End(Err(ended)), lanes),
+                    }
+                    if input_done {
+                        flights.take(Feed::End(Ok(())), lanes);
+                    }
                 }
-                Ok(chunk) => flight.push(chunk),
-                Err(error) => return Err(Ended::from(Err(error))),
+            }
+            Feeder::Thread { feeds, .. } => {
+                while let Ok(feed) = feeds.try_recv() {
+                    flights.take(feed, lanes);
+                }
             }
         }
-        Ok(flight)
     }
 
     /// Settles one chunk in every lane, then at the batch level. A lane whose call could not
@@ -439,6 +669,7 @@ impl Driver<'_> {
         &mut self,
         chunk: &Chunk,
         calls: Vec<Ran>,
+        bytes_read: u64,
         endings: &mut Endings,
     ) -> Result<(), Ended> {
         let mut verdicts = Vec::with_capacity(self.lanes.len());
@@ -490,7 +721,7 @@ impl Driver<'_> {
                     records: lane.counts(),
                 })
                 .collect(),
-            bytes_read: self.source.bytes_read(),
+            bytes_read,
             elapsed: self.started.elapsed(),
         };
         (self.progress)(&report);

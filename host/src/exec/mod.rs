@@ -16,7 +16,7 @@
 //! - [`plan`](Plan) — one hook's resolved settings.
 //! - `lane` — one hook's run, settled chunk by chunk in input order.
 //! - `workers` — the threads that run chunks, and the [`Gate`] bounding sandboxes.
-//! - `drive` — [`execute`]: read, dispatch, settle, finish, record.
+//! - `drive` — [`execute`]: read (on a reader thread), dispatch, settle, finish, record.
 
 mod drive;
 mod lane;
