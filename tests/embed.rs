@@ -16,7 +16,7 @@ use hookhost::embed::{
 };
 use hookhost::limits::Limits;
 use hookhost::provenance::{Counts, RunStatus};
-use hookhost::registry::{PublishRequest, Registry};
+use hookhost::registry::{LiveRequest, PublishRequest, Registry};
 use hookhost::run::{Input, RunRequest, run_to_dir};
 use hookhost::{Error, Host, HostConfig};
 use serde_json::{Value, json};
@@ -345,7 +345,11 @@ async fn a_snapshot_keeps_its_releases_while_the_live_pointer_moves() {
     let temp = tempfile::tempdir().unwrap();
     let v2 = variant(&guest("text_stats"), temp.path());
     let (root, registry) = root_with(&[("text_stats", &guest("text_stats")), ("text_stats", &v2)]);
-    let v2_digest = registry.release("text_stats", Some(2)).unwrap().digest;
+    let v2_digest = registry
+        .release("text_stats", Some(2))
+        .unwrap()
+        .release
+        .digest;
     let hookhost = Hookhost::new(host().clone(), Some(registry), 2);
     let snapshot = hookhost.snapshot(&["text_stats"]).await.unwrap();
     assert_eq!(snapshot.hooks()[0].release.as_ref().unwrap().version, 2);
@@ -356,9 +360,13 @@ async fn a_snapshot_keeps_its_releases_while_the_live_pointer_moves() {
         std::thread::spawn(move || {
             let registry = Registry::open(&root).unwrap();
             for i in 0..40 {
-                registry.set_live("text_stats", 1 + (i % 2)).unwrap();
+                registry
+                    .set_live("text_stats", 1 + (i % 2), LiveRequest::local())
+                    .unwrap();
             }
-            registry.set_live("text_stats", 1).unwrap();
+            registry
+                .set_live("text_stats", 1, LiveRequest::local())
+                .unwrap();
         })
     };
     let result = run_batch(&hookhost, &snapshot, Batch::from_records(records(0, 200))).await;

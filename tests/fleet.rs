@@ -483,7 +483,7 @@ fn a_killed_workers_batch_is_finished_by_another_once_its_lease_runs_out() {
     .output()
     .unwrap();
     let stdout = ok(output);
-    let started: String = query(&url, "SELECT started_at FROM runs")[0][0]
+    let started: String = query(&url, "SELECT record::json->>'started_at' FROM runs")[0][0]
         .clone()
         .unwrap();
     let started =

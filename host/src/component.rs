@@ -87,14 +87,18 @@ pub struct HostConfig {
 /// The worker identity a host has unless its config names one: the machine's host name and
 /// this process's id, `host:pid`, so a run record says which process on which machine ran it.
 pub fn default_worker() -> String {
-    // The kernel's name for the machine; no call into libc needed.
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    format!("{}:{}", host_name(), std::process::id())
+}
+
+/// The machine's host name, as the kernel has it (`/proc/sys/kernel/hostname`, else
+/// `/etc/hostname`; no call into libc needed); `unknown-host` when neither can be read.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|name| name.trim().to_owned())
         .ok()
         .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown-host".into());
-    format!("{name}:{}", std::process::id())
+        .unwrap_or_else(|| "unknown-host".into())
 }
 
 impl Default for HostConfig {

@@ -18,12 +18,12 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::contract::{Cardinality, ColumnType, Contract};
 
 /// How a proposed contract relates to the current one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "evolution", rename_all = "snake_case")]
 pub enum Evolution {
     /// Nothing a reader sees has changed.
@@ -48,7 +48,7 @@ impl Evolution {
 }
 
 /// One change between two contracts that breaks readers of the current one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "change", rename_all = "snake_case")]
 pub enum ContractChange {
     /// The feature has a new name.

@@ -153,7 +153,7 @@ impl HookSetSpec {
             }
             let (component, release, config, limits) = match hook {
                 HookArg::Release(_) => {
-                    let release = releases.next().ok_or_else(|| {
+                    let release = releases.next().map(|view| view.release).ok_or_else(|| {
                         Error::Internal("one release per reference was expected".into())
                     })?;
                     let component = registry.load(host, &release)?;

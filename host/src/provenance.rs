@@ -19,6 +19,39 @@ pub enum RunStatus {
     Cancelled,
 }
 
+impl RunStatus {
+    /// As `run.json` writes it: `succeeded`, `failed`, `cancelled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+
+    /// A status as [`RunStatus::as_str`] writes it.
+    fn from_str(text: &str) -> Result<RunStatus, String> {
+        [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+        .ok_or_else(|| format!("`{text}` is not a run status (succeeded, failed, cancelled)"))
+    }
+}
+
 /// The provenance record written to `run.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -238,8 +271,9 @@ pub struct StoredBatch {
     pub run_ids: Vec<String>,
     /// What the embedder kept about it, exactly as given.
     pub summary: serde_json::Value,
-    /// When the registry recorded it and its runs (RFC 3339).
-    pub recorded_at: String,
+    /// When the registry recorded it and its runs.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: time::OffsetDateTime,
 }
 
 /// Where finished runs are recorded: what the execution layer calls when a run (or a batch of
@@ -319,5 +353,24 @@ pub(crate) fn sample_record(run_id: &str) -> RunRecord {
         error: None,
         worker: None,
         features_table: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_spelled_as_run_json_spells_them() {
+        for status in [
+            RunStatus::Succeeded,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ] {
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, status.as_str());
+            assert_eq!(status.as_str().parse::<RunStatus>().unwrap(), status);
+        }
+        assert!("done".parse::<RunStatus>().is_err());
     }
 }

@@ -23,7 +23,8 @@
 //! A batch executes on the one engine every run goes through ([`crate::exec`]): on a blocking
 //! thread (`spawn_blocking`) with its own fixed set of worker threads, each call holding a
 //! permit of the host's sandbox [`Gate`] — never on a runtime worker. Registry reads and
-//! writes go to blocking threads too.
+//! writes go to blocking threads too, through [`registry::blocking`](crate::registry::blocking)
+//! (what [`AsyncRegistry`](crate::registry::AsyncRegistry) runs every call on).
 //!
 //! # Layout
 //!
@@ -91,7 +92,7 @@ pub use crate::input::Record;
 pub use crate::outcome::{ErrorRow, FeatureRow, Outcomes, Rejection};
 pub use crate::output::{BATCH_FILE, PASSED_FILE};
 use crate::provenance::{BatchRecorded, StoredBatch};
-use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation};
+use crate::registry::{BatchClaim, Claimed, Registry, RegistryLocation, blocking};
 use crate::runner::DEFAULT_MAX_LOG_BYTES;
 use crate::sink::Features;
 
@@ -238,7 +239,7 @@ impl Hookhost {
                 .into_iter()
                 .map(|release| {
                     let component = registry.load(&host, &release)?;
-                    Ok(SnapshotHook::from_release(component, release))
+                    Ok(SnapshotHook::from_release(component, release.release))
                 })
                 .collect::<Result<Vec<_>, Error>>()?;
             Snapshot::new(hooks)
@@ -721,17 +722,5 @@ impl BatchOptions {
     pub fn with_features(mut self, features: Features) -> Self {
         self.features = features;
         self
-    }
-}
-
-/// Runs blocking work (guest code, files, the registry) off the runtime's worker threads.
-async fn blocking<T, F>(work: F) -> Result<T, Error>
-where
-    F: FnOnce() -> Result<T, Error> + Send + 'static,
-    T: Send + 'static,
-{
-    match tokio::task::spawn_blocking(work).await {
-        Ok(result) => result,
-        Err(join) => Err(Error::Internal(format!("a blocking task failed: {join}"))),
     }
 }

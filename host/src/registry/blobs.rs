@@ -11,18 +11,30 @@
 //! digest and fsyncs the directory, so a blob name is only ever visible with all of its bytes.
 //! All access goes through one cap-std [`Dir`] rooted at `blobs/sha256`, and names are checked
 //! to be 64 lowercase hex digits before use.
+//!
+//! Bytes that arrive in parts under a digest they claim (an upload) go through a
+//! [`BlobUpload`]: written to a temporary file under the root's [`UPLOADS_DIR`], hashed and
+//! counted as they are written, refused past their cap or when they hash to another digest
+//! (the file removed, nothing stored), and only then handed to the store.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use cap_std::fs::Dir;
+use sha2::{Digest as _, Sha256};
 
-use crate::digest::{hex_of, sha256_digest};
+use super::types::BlobPut;
+use crate::digest::{hex, hex_of, sha256_digest};
 use crate::error::Error;
 use crate::fsutil::{remove_stale_temps, sync_dir};
 
 /// The local store's directory under the registry root.
 pub const BLOBS_DIR: &str = "blobs/sha256";
+
+/// Where uploads are staged under the registry root, as `.tmp-*` files (an interrupted one is
+/// removed by the next upload once it is [`STALE_TEMP_AGE`](crate::fsutil::STALE_TEMP_AGE)
+/// old).
+pub const UPLOADS_DIR: &str = "uploads";
 
 /// Where component bytes are kept: raw operations, no checks of the bytes (that is
 /// [`Blobs`]'s). Synchronous like [`Store`](super::store::Store), for the same reasons.
@@ -37,6 +49,23 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// Keeps `bytes` under `digest`, replacing what was there, so that a reader sees either
     /// the old bytes or all of the new ones. The caller has checked that they hash to it.
     fn put(&self, digest: &str, bytes: &[u8]) -> Result<(), Error>;
+
+    /// Whether bytes are kept under `digest` (whatever they are). By default, a read.
+    fn contains(&self, digest: &str) -> Result<bool, Error> {
+        Ok(self.get(digest)?.is_some())
+    }
+
+    /// Keeps the bytes of file `name` in `staged` (written and fsynced by an upload, checked
+    /// to hash to `digest`) under `digest`, as [`BlobStore::put`] does; the file may be moved
+    /// away. By default, its bytes are read and put.
+    fn put_staged(&self, digest: &str, staged: &Dir, name: &str) -> Result<(), Error> {
+        let mut bytes = Vec::new();
+        staged
+            .open(name)
+            .and_then(|mut file| file.read_to_end(&mut bytes))
+            .map_err(|e| Error::io(name, e))?;
+        self.put(digest, &bytes)
+    }
 }
 
 /// Component bytes over any [`BlobStore`], checked: every read hashes the bytes again.
@@ -76,6 +105,17 @@ impl Blobs {
         self.store.put(&digest, bytes)?;
         tracing::debug!(%digest, bytes = bytes.len(), "blob stored");
         Ok(digest)
+    }
+
+    /// Whether the store has a blob under `digest` (its bytes are not read or checked:
+    /// [`Blobs::get`] does that). [`Error::InvalidDigest`] when `digest` is not one.
+    pub fn contains(&self, digest: &str) -> Result<bool, Error> {
+        if hex_of(digest).is_none() {
+            return Err(Error::InvalidDigest {
+                digest: digest.to_owned(),
+            });
+        }
+        self.store.contains(digest)
     }
 
     /// Reads the blob of `digest`, checking that its bytes still hash to it.
@@ -145,6 +185,32 @@ impl BlobStore for DirBlobStore {
         self.path_of(digest).display().to_string()
     }
 
+    fn contains(&self, digest: &str) -> Result<bool, Error> {
+        let hex = DirBlobStore::name_of(digest)?;
+        match self.dir.metadata(hex) {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(self.path.join(hex), e)),
+        }
+    }
+
+    fn put_staged(&self, digest: &str, staged: &Dir, name: &str) -> Result<(), Error> {
+        let hex = DirBlobStore::name_of(digest)?;
+        // The staged file is complete and fsynced: renaming it into place is the whole put.
+        // Another file system (a root whose uploads are mounted elsewhere) copies instead.
+        match staged.rename(name, &self.dir, hex) {
+            Ok(()) => sync_dir(&self.dir).map_err(|e| Error::io(&self.path, e)),
+            Err(_) => {
+                let mut bytes = Vec::new();
+                staged
+                    .open(name)
+                    .and_then(|mut file| file.read_to_end(&mut bytes))
+                    .map_err(|e| Error::io(name, e))?;
+                self.put(digest, &bytes)
+            }
+        }
+    }
+
     fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {
         let hex = DirBlobStore::name_of(digest)?;
         let path = self.path.join(hex);
@@ -174,6 +240,149 @@ impl BlobStore for DirBlobStore {
             return Err(Error::io(self.path.join(&temp), e));
         }
         Ok(())
+    }
+}
+
+/// Bytes arriving in parts under the digest they claim: staged in a temporary file, hashed
+/// and counted as written, and stored by [`BlobUpload::finish`] only if they hash to it.
+/// Dropped before `finish` (or when a part fails), the file is removed and nothing stored.
+/// Made by [`Registry::begin_upload`](super::Registry::begin_upload).
+#[derive(Debug)]
+pub struct BlobUpload<'a> {
+    blobs: &'a Blobs,
+    staging: Dir,
+    staging_path: PathBuf,
+    name: String,
+    file: Option<cap_std::fs::File>,
+    hasher: Sha256,
+    size: u64,
+    digest: String,
+    max_bytes: u64,
+}
+
+impl<'a> BlobUpload<'a> {
+    /// Stages an upload of the bytes of `digest`, at most `max_bytes`, in directory `staging`
+    /// (created if needed; stale temporary files there are removed).
+    pub(crate) fn begin(
+        blobs: &'a Blobs,
+        staging: &Path,
+        digest: &str,
+        max_bytes: u64,
+    ) -> Result<BlobUpload<'a>, Error> {
+        let Some(hex_digits) = hex_of(digest) else {
+            return Err(Error::InvalidDigest {
+                digest: digest.to_owned(),
+            });
+        };
+        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        let dir = Dir::open_ambient_dir(staging, cap_std::ambient_authority())
+            .map_err(|e| Error::io(staging, e))?;
+        remove_stale_temps(&dir, "upload");
+        let name = format!(".tmp-{hex_digits}-{}", uuid::Uuid::now_v7().simple());
+        let file = dir
+            .create(&name)
+            .map_err(|e| Error::io(staging.join(&name), e))?;
+        Ok(BlobUpload {
+            blobs,
+            staging: dir,
+            staging_path: staging.to_owned(),
+            name,
+            file: Some(file),
+            hasher: Sha256::new(),
+            size: 0,
+            digest: digest.to_owned(),
+            max_bytes,
+        })
+    }
+
+    /// Writes the next part. Past the cap, [`Error::TooLarge`] (and the upload is over: drop
+    /// it).
+    pub fn write(&mut self, part: &[u8]) -> Result<(), Error> {
+        let size = self.size.saturating_add(part.len() as u64);
+        if size > self.max_bytes {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "the upload of {} (more than {} bytes)",
+                    self.digest, self.size
+                ),
+                limit: self.max_bytes,
+            });
+        }
+        let file = self.file.as_mut().expect("open until finished");
+        file.write_all(part)
+            .map_err(|e| Error::io(self.staging_path.join(&self.name), e))?;
+        self.hasher.update(part);
+        self.size = size;
+        Ok(())
+    }
+
+    /// The bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.size
+    }
+
+    /// [`Error::UploadFailed`] for a stream of parts that broke off for `reason`.
+    pub fn failed(&self, reason: impl Into<String>) -> Error {
+        Error::UploadFailed {
+            digest: self.digest.clone(),
+            received: self.size,
+            reason: reason.into(),
+        }
+    }
+
+    /// Checks the bytes against the digest and stores them: [`Error::DigestMismatch`] when
+    /// they hash to another. Bytes the store already has (checked) are not stored again.
+    pub fn finish(mut self) -> Result<BlobPut, Error> {
+        let actual = format!(
+            "sha256:{}",
+            hex(&std::mem::take(&mut self.hasher).finalize())
+        );
+        if actual != self.digest {
+            return Err(Error::DigestMismatch {
+                expected: self.digest.clone(),
+                actual,
+            });
+        }
+        let file = self.file.take().expect("open until finished");
+        file.sync_all()
+            .map_err(|e| Error::io(self.staging_path.join(&self.name), e))?;
+        drop(file);
+        let created = match self.blobs.get(&self.digest) {
+            Ok(_) => false,
+            Err(Error::BlobNotFound { .. }) => true,
+            Err(Error::CorruptBlob { .. }) => {
+                tracing::warn!(digest = %self.digest,
+                    "replacing a stored blob that no longer matched its name");
+                true
+            }
+            Err(other) => return Err(other),
+        };
+        if created {
+            self.blobs
+                .store
+                .put_staged(&self.digest, &self.staging, &self.name)?;
+            tracing::debug!(digest = %self.digest, bytes = self.size, "uploaded blob stored");
+        }
+        Ok(BlobPut {
+            digest: self.digest.clone(),
+            size: self.size,
+            created,
+        })
+    }
+}
+
+impl Drop for BlobUpload<'_> {
+    fn drop(&mut self) {
+        self.file = None;
+        // Gone already when the store moved it into place.
+        match self.staging.remove_file(&self.name) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                tracing::warn!(%error, file = %self.staging_path.join(&self.name).display(),
+                "an upload's temporary file could not be removed; a later upload removes it")
+            }
+        }
     }
 }
 

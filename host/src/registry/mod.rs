@@ -60,30 +60,41 @@
 //! # Ok::<(), hookhost::Error>(())
 //! ```
 
+mod actor;
+mod async_registry;
 mod blobs;
 pub mod postgres;
+mod rows;
+mod sql;
 mod sqlite;
 pub mod store;
 pub mod tables;
+mod types;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-pub use self::blobs::{BLOBS_DIR, BlobStore, Blobs, DirBlobStore};
+pub use self::actor::{Actor, MAX_REASON_BYTES};
+pub use self::async_registry::{AsyncRegistry, blocking};
+pub use self::blobs::{BLOBS_DIR, BlobStore, BlobUpload, Blobs, DirBlobStore, UPLOADS_DIR};
 pub use self::postgres::{CachedBlobStore, PgBlobStore, PostgresStore};
-pub use self::sqlite::{BUSY_TIMEOUT, SCHEMA_VERSION, SqliteStore};
+pub use self::sqlite::{BUSY_TIMEOUT, DEFAULT_SQLITE_READERS, SCHEMA_VERSION, SqliteStore};
 pub use self::store::{BatchClaim, Claimed};
 use self::store::{ReadTx, Store, StoredHook, WriteTx};
 pub use self::tables::{DEFAULT_FEATURE_SCHEMA, PgFeatureTables};
+pub use self::types::{
+    BlobPut, HookSummary, ImportedRun, LiveCause, LiveHistory, LiveMove, LiveMoved, LiveRequest,
+    PublishRequest, Published, Release, ReleaseHistory, ReleaseLimits, ReleaseView, RunFilter,
+    RunPage, StoredRun,
+};
 use crate::component::{HookComponent, Host};
 use crate::config::canonical_config;
 use crate::contract::Contract;
-use crate::error::Error;
+use crate::digest::{hex, sha256_digest};
+use crate::error::{Error, StoreFailure};
 use crate::evolution::{Evolution, classify};
-use crate::limits::{DEFAULT_FUEL_PER_RECORD, DEFAULT_MEMORY_BYTES, DEFAULT_TIMEOUT, Limits};
+use crate::provenance::RunRecord;
 pub use crate::provenance::{BatchRecorded, NewBatch, Recorder, RunEntry, StoredBatch};
-use crate::provenance::{RunRecord, now_rfc3339};
 
 /// The registry root used when none is given: `.hookhost` in the working directory.
 pub const DEFAULT_ROOT: &str = ".hookhost";
@@ -95,6 +106,12 @@ pub const MAX_HOOK_NAME_BYTES: usize = 40;
 /// The shortest run-id prefix [`Registry::run_record`] accepts.
 pub const MIN_RUN_ID_PREFIX: usize = 4;
 
+/// The most runs one page of [`Registry::runs_page`] holds; a larger limit is lowered to it.
+pub const MAX_RUNS_PAGE: usize = 500;
+
+/// The runs a page holds when the caller names no limit (the HTTP API's default).
+pub const DEFAULT_RUNS_PAGE: usize = 50;
+
 /// A registry: its rules over a [`Store`] of records and checked [`Blobs`].
 /// `Send + Sync`; share it behind an `Arc`.
 #[derive(Debug)]
@@ -102,157 +119,6 @@ pub struct Registry {
     root: PathBuf,
     store: Box<dyn Store>,
     blobs: Blobs,
-}
-
-/// The limits a release carries, used by its runs unless overridden (within the host's
-/// ceilings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReleaseLimits {
-    /// Fuel per record.
-    pub fuel_per_record: u64,
-    /// The starting memory cap, in bytes.
-    pub memory_bytes: u64,
-    /// Wall-clock time per record, in milliseconds.
-    pub timeout_ms: u64,
-}
-
-impl Default for ReleaseLimits {
-    /// The host's defaults.
-    fn default() -> Self {
-        ReleaseLimits {
-            fuel_per_record: DEFAULT_FUEL_PER_RECORD,
-            memory_bytes: DEFAULT_MEMORY_BYTES,
-            timeout_ms: DEFAULT_TIMEOUT.as_millis() as u64,
-        }
-    }
-}
-
-impl ReleaseLimits {
-    /// These limits as run [`Limits`] (the OOM retries at their default).
-    pub fn to_limits(self) -> Limits {
-        Limits::default()
-            .with_fuel_per_record(self.fuel_per_record)
-            .with_memory_bytes(self.memory_bytes)
-            .with_timeout(std::time::Duration::from_millis(self.timeout_ms))
-    }
-}
-
-/// An immutable, numbered release of a hook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Release {
-    /// The hook's name.
-    pub hook: String,
-    /// 1, 2, 3… without gaps.
-    pub version: u32,
-    /// `sha256:` digest of the component's bytes.
-    pub digest: String,
-    /// The component's size in bytes.
-    pub size: u64,
-    /// The component's own contract (a subset of the hook's when later releases added
-    /// columns).
-    pub contract: Contract,
-    /// `sha256:` digest of `contract`.
-    pub contract_digest: String,
-    /// The config, as canonical JSON text.
-    pub config: String,
-    /// `sha256:` digest of `config`.
-    pub config_digest: String,
-    /// The limits its runs use by default.
-    pub limits: ReleaseLimits,
-    /// Where it was built from (a commit, a tag), as the publisher said.
-    pub source_ref: Option<String>,
-    /// Who or what built it, as the publisher said.
-    pub built_by: Option<String>,
-    /// RFC 3339.
-    pub created_at: String,
-    /// Whether the live pointer is on it (when it was read).
-    pub live: bool,
-}
-
-/// A hook: its contract and where its live pointer is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HookSummary {
-    /// The hook's name.
-    pub name: String,
-    /// The hook's contract: its releases' contracts, grown by additive changes.
-    pub contract: Contract,
-    /// `sha256:` digest of `contract`.
-    pub contract_digest: String,
-    /// The release that runs by default.
-    pub live_version: u32,
-    /// The newest release.
-    pub latest_version: u32,
-    /// How many releases it has (always `latest_version`).
-    pub releases: u32,
-    /// When its first release was published (RFC 3339).
-    pub created_at: String,
-    /// When its newest release was published (RFC 3339).
-    pub updated_at: String,
-}
-
-/// One move of a live pointer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LiveMove {
-    /// Where it pointed before (none for the first release).
-    pub from_version: Option<u32>,
-    /// Where it points after.
-    pub to_version: u32,
-    /// `publish` (a new release) or `live` (moved by hand).
-    pub cause: String,
-    /// RFC 3339.
-    pub moved_at: String,
-}
-
-/// A run as the registry keeps it: `run.json` plus what a replay needs.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredRun {
-    /// The provenance record, exactly as written to `run.json`.
-    pub record: RunRecord,
-    /// The config it ran with, as canonical JSON.
-    pub config: String,
-    /// The output directory it wrote, when there was one to keep.
-    pub out_dir: Option<String>,
-    /// When the registry recorded it (RFC 3339).
-    pub recorded_at: String,
-}
-
-/// What to publish a component as.
-#[derive(Debug, Clone, Default)]
-pub struct PublishRequest {
-    /// The hook's name: `^[a-z][a-z0-9_]{0,39}$`.
-    pub name: String,
-    /// The config as JSON text; `{}` when `None`.
-    pub config: Option<String>,
-    /// The limits the release's runs use. By default the host's defaults.
-    pub limits: ReleaseLimits,
-    /// Where it was built from.
-    pub source_ref: Option<String>,
-    /// Who or what built it.
-    pub built_by: Option<String>,
-}
-
-impl PublishRequest {
-    /// A request with no config, default limits and no build information.
-    pub fn new(name: impl Into<String>) -> Self {
-        PublishRequest {
-            name: name.into(),
-            ..PublishRequest::default()
-        }
-    }
-}
-
-/// What [`Registry::publish`] did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Published {
-    /// The release: new, or the existing one with the same digest.
-    pub release: Release,
-    /// Whether a release was created (false: the digest was already released).
-    pub created: bool,
-    /// How the contract changed; [`Evolution::Identical`] for a hook's first release.
-    #[serde(flatten)]
-    pub evolution: Evolution,
-    /// Where the live pointer was before, when this created a release of an existing hook.
-    pub previous_live: Option<u32>,
 }
 
 /// A release about to be recorded: everything but its version and time.
@@ -267,6 +133,8 @@ pub(crate) struct NewRelease {
     pub limits: ReleaseLimits,
     pub source_ref: Option<String>,
     pub built_by: Option<String>,
+    pub make_live: bool,
+    pub published_by: Actor,
 }
 
 /// Where a registry's records and component bytes are kept; the root directory holds the
@@ -307,6 +175,7 @@ impl RegistryLocation {
             Some(other) => Err(Error::Store {
                 registry: other.split('@').next_back().unwrap_or("").to_owned(),
                 operation: "choosing the registry".into(),
+                kind: StoreFailure::Failed,
                 source: "a registry URL starts with postgres:// (or leave it out for the local \
                          root)"
                     .into(),
@@ -317,6 +186,18 @@ impl RegistryLocation {
     /// Whether the records live under the root.
     pub fn is_local(&self) -> bool {
         matches!(self, RegistryLocation::Local)
+    }
+
+    /// Where a command keeps compiled code for a registry here with root `root`: the root's
+    /// [`CODE_CACHE_DIR`](crate::cache::CODE_CACHE_DIR) when a local registry is there (a
+    /// command never creates a root just to cache code), and always with a shared registry,
+    /// whose machines each keep their own. `None`: compile without a cache.
+    pub fn code_cache(&self, root: &Path) -> Option<PathBuf> {
+        let cache = root.join(crate::cache::CODE_CACHE_DIR);
+        match self {
+            RegistryLocation::Local => Registry::exists(root).then_some(cache),
+            RegistryLocation::Postgres(_) => Some(cache),
+        }
     }
 }
 
@@ -519,13 +400,16 @@ impl Registry {
     }
 
     /// Publishes component `bytes` (named `origin` in messages) as a release of
-    /// `request.name`.
+    /// `request.name`, by `request.actor`.
     ///
-    /// The component is validated before anything is stored. Publishing a digest the hook
+    /// The component is validated before anything is stored: it loads (under the host's
+    /// size cap), implements the hook world, and its `contract` export — guest code, run under
+    /// the host's sandbox limits — gives a well-formed contract. Publishing a digest the hook
     /// already has returns that release (`created: false`) without moving the live pointer;
     /// it is refused if the config or limits differ, since a release never changes. A new
-    /// digest becomes the next version and takes the live pointer, if its contract is
-    /// identical or additive to the hook's; a destructive change is refused with
+    /// digest becomes the next version, and takes the live pointer unless
+    /// `request.make_live` is false (a hook's first release is always live), if its contract
+    /// is identical or additive to the hook's; a destructive change is refused with
     /// [`Error::ContractChanged`], naming every change.
     pub fn publish(
         &self,
@@ -533,6 +417,33 @@ impl Registry {
         bytes: &[u8],
         origin: &str,
         request: PublishRequest,
+    ) -> Result<Published, Error> {
+        self.publish_bytes(host, bytes, origin, request, true)
+    }
+
+    /// Publishes the component already in the blob store under `digest` (uploaded with
+    /// [`Registry::put_blob`]), exactly as [`Registry::publish`] would publish its bytes: they
+    /// are read back and hashed again, then validated, classified and released. A digest the
+    /// store does not have is [`Error::BlobNotFound`]; one that is not a sha256 digest,
+    /// [`Error::InvalidDigest`].
+    pub fn publish_digest(
+        &self,
+        host: &Host,
+        digest: &str,
+        request: PublishRequest,
+    ) -> Result<Published, Error> {
+        check_hook_name(&request.name)?;
+        let bytes = self.blobs.get(digest)?;
+        self.publish_bytes(host, &bytes, digest, request, false)
+    }
+
+    fn publish_bytes(
+        &self,
+        host: &Host,
+        bytes: &[u8],
+        origin: &str,
+        request: PublishRequest,
+        store_bytes: bool,
     ) -> Result<Published, Error> {
         check_hook_name(&request.name)?;
         let component = host.load_bytes(bytes, origin)?;
@@ -547,17 +458,23 @@ impl Registry {
             limits: request.limits,
             source_ref: request.source_ref,
             built_by: request.built_by,
+            make_live: request.make_live,
+            published_by: request.actor,
         };
         // Refuse a destructive contract before storing bytes that no release would use. The
         // check is repeated inside the write transaction, which is what decides.
         if let Some(hook) = self.store.read()?.hook(&new.hook)? {
             check_evolution(&hook, &new)?;
         }
-        self.blobs.put(bytes)?;
+        if store_bytes {
+            self.blobs.put(bytes)?;
+        }
         let published = self.record_release(new)?;
         let release = &published.release;
         tracing::info!(hook = %release.hook, version = release.version,
-            digest = %release.digest, created = published.created, "published");
+            digest = %release.digest, created = published.created, live = release.live,
+            by = %release.published_by.as_ref().map(Actor::audit).unwrap_or_default(),
+            "published");
         Ok(published)
     }
 
@@ -574,7 +491,7 @@ impl Registry {
             // Nothing is written: the transaction is dropped, so rolled back.
             let live = hook.as_ref().map_or(0, |h| h.live_version);
             return Ok(Published {
-                release: existing_release(existing, &new, live)?,
+                release: ReleaseView::new(existing_release(existing, &new)?, live),
                 created: false,
                 evolution: Evolution::Identical,
                 previous_live: None,
@@ -589,7 +506,13 @@ impl Registry {
             ),
             None => (Evolution::Identical, None, 1),
         };
-        let now = now_rfc3339();
+        // A hook has a live release from its first one on.
+        let takes_live = new.make_live || previous_live.is_none();
+        let live_version = match (takes_live, previous_live) {
+            (false, Some(live)) => live,
+            _ => version,
+        };
+        let now = rows::now();
         let release = Release {
             hook: new.hook,
             version,
@@ -597,34 +520,38 @@ impl Registry {
             size: new.size,
             contract_digest: new.contract.digest(),
             contract: new.contract,
-            config_digest: crate::digest::sha256_digest(new.config.as_bytes()),
+            config_digest: sha256_digest(new.config.as_bytes()),
             config: new.config,
             limits: new.limits,
             source_ref: new.source_ref,
             built_by: new.built_by,
-            created_at: now.clone(),
-            live: true,
+            created_at: now,
+            published_by: Some(new.published_by),
         };
         // Identical and additive contracts both become the hook's: an additive one is a
         // superset, and an identical one may carry newer descriptions or column order. The
         // hook row comes first: a release refers to its hook.
         match hook {
-            None => tx.insert_hook(&release.hook, &release.contract, version, &now)?,
-            Some(_) => tx.update_hook(&release.hook, &release.contract, version)?,
+            None => tx.insert_hook(&release.hook, &release.contract, live_version, now)?,
+            Some(_) => tx.update_hook(&release.hook, &release.contract, live_version)?,
         }
         tx.insert_release(&release)?;
-        tx.insert_live_move(
-            &release.hook,
-            &LiveMove {
-                from_version: previous_live,
-                to_version: version,
-                cause: "publish".into(),
-                moved_at: now,
-            },
-        )?;
+        if takes_live {
+            tx.insert_live_move(
+                &release.hook,
+                &LiveMove {
+                    from_version: previous_live,
+                    to_version: version,
+                    cause: LiveCause::Publish,
+                    moved_at: now,
+                    moved_by: release.published_by.clone(),
+                    reason: None,
+                },
+            )?;
+        }
         tx.commit()?;
         Ok(Published {
-            release,
+            release: ReleaseView::new(release, live_version),
             created: true,
             evolution,
             previous_live,
@@ -633,35 +560,59 @@ impl Registry {
 
     /// Every hook, by name.
     pub fn hooks(&self) -> Result<Vec<HookSummary>, Error> {
-        self.store.read()?.hooks()
+        self.store.read()?.hooks(None)
     }
 
-    /// Every release of `hook`, oldest first.
-    pub fn releases(&self, hook: &str) -> Result<Vec<Release>, Error> {
+    /// The hook named `name`: its contract, live and latest versions and times; or
+    /// [`Error::HookNotFound`].
+    pub fn hook(&self, name: &str) -> Result<HookSummary, Error> {
+        check_hook_name(name)?;
+        let mut found = self.store.read()?.hooks(Some(name))?;
+        found.pop().ok_or_else(|| self.hook_not_found(name))
+    }
+
+    /// Every release of `hook`, oldest first, each with whether it is live (one snapshot).
+    pub fn releases(&self, hook: &str) -> Result<Vec<ReleaseView>, Error> {
+        Ok(self.release_history(hook)?.releases)
+    }
+
+    /// Every release of `hook` and every move of its live pointer, oldest first, read in one
+    /// snapshot: what `host releases` shows.
+    pub fn release_history(&self, hook: &str) -> Result<ReleaseHistory, Error> {
+        check_hook_name(hook)?;
         let mut tx = self.store.read()?;
         let stored = self.existing_hook(&mut *tx, hook)?;
         let releases = tx.releases(hook)?;
-        Ok(releases
-            .into_iter()
-            .map(|release| with_live(release, stored.live_version))
-            .collect())
+        Ok(ReleaseHistory {
+            releases: releases
+                .into_iter()
+                .map(|release| ReleaseView::new(release, stored.live_version))
+                .collect(),
+            live_history: tx.live_moves(hook)?,
+        })
     }
 
-    /// Every move of `hook`'s live pointer, oldest first.
-    pub fn live_history(&self, hook: &str) -> Result<Vec<LiveMove>, Error> {
+    /// Where `hook`'s live pointer is and every move it made (publishes included), oldest
+    /// first, with who moved it, why and when; read in one snapshot.
+    pub fn live_history(&self, hook: &str) -> Result<LiveHistory, Error> {
+        check_hook_name(hook)?;
         let mut tx = self.store.read()?;
-        self.existing_hook(&mut *tx, hook)?;
-        tx.live_moves(hook)
+        let stored = self.existing_hook(&mut *tx, hook)?;
+        Ok(LiveHistory {
+            hook: hook.to_owned(),
+            live_version: stored.live_version,
+            moves: tx.live_moves(hook)?,
+        })
     }
 
     /// Release `version` of `hook`, or its live release when `version` is `None`.
-    pub fn release(&self, hook: &str, version: Option<u32>) -> Result<Release, Error> {
+    pub fn release(&self, hook: &str, version: Option<u32>) -> Result<ReleaseView, Error> {
         check_hook_name(hook)?;
         self.lookup(&mut *self.store.read()?, hook, version)
     }
 
     /// Resolves `name` or `name@version`.
-    pub fn resolve(&self, reference: &str) -> Result<Release, Error> {
+    pub fn resolve(&self, reference: &str) -> Result<ReleaseView, Error> {
         let (name, version) = parse_reference(reference)?;
         self.release(name, version)
     }
@@ -682,7 +633,7 @@ impl Registry {
     /// assert_eq!(set[1].version, 2);
     /// # Ok::<(), hookhost::Error>(())
     /// ```
-    pub fn resolve_all(&self, references: &[&str]) -> Result<Vec<Release>, Error> {
+    pub fn resolve_all(&self, references: &[&str]) -> Result<Vec<ReleaseView>, Error> {
         let mut wanted: Vec<(&str, Option<u32>)> = Vec::with_capacity(references.len());
         for reference in references {
             let (name, version) = parse_reference(reference)?;
@@ -700,18 +651,49 @@ impl Registry {
             .collect()
     }
 
-    /// Moves `hook`'s live pointer to `version`; returns where it was, or `None` if it was
-    /// already there. Releases and runs are untouched; the move is added to the pointer's
-    /// history.
-    pub fn set_live(&self, hook: &str, version: u32) -> Result<Option<u32>, Error> {
+    /// Moves `hook`'s live pointer to `version`, by `request.actor`, with its reason; returns
+    /// where it was and the release it is on, read in the transaction that moved it.
+    /// Releases and runs are untouched; the move is appended to the pointer's history. A
+    /// pointer already on `version` does not move, and nothing is recorded (`moved: false`).
+    ///
+    /// With [`LiveRequest::expected_live`], the move is a compare-and-set: a pointer that is
+    /// not on that version (someone moved it meanwhile) is [`Error::LiveConflict`], and
+    /// nothing moves. A version the hook does not have is [`Error::ReleaseNotFound`]; a reason
+    /// over [`MAX_REASON_BYTES`], [`Error::ReasonTooLong`].
+    ///
+    /// ```no_run
+    /// use hookhost::registry::{LiveRequest, Registry};
+    /// let registry = Registry::open(".hookhost")?;
+    /// // Roll back from v3 to v2, unless someone already moved it.
+    /// let moved = registry.set_live("text_stats", 2,
+    ///     LiveRequest::local().expecting(3).because("v3 rejects every record"))?;
+    /// assert_eq!((moved.from, moved.to, moved.moved), (3, 2, true));
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn set_live(
+        &self,
+        hook: &str,
+        version: u32,
+        request: LiveRequest,
+    ) -> Result<LiveMoved, Error> {
         check_hook_name(hook)?;
+        let reason = actor::check_reason(request.reason.as_deref())?;
+        let by = request.actor.audit();
         let mut tx = self.store.write()?;
-        let moved = self.move_live(&mut *tx, hook, version, &now_rfc3339())?;
-        if moved.is_some() {
+        let moved = self.move_live(
+            &mut *tx,
+            hook,
+            version,
+            request.expected_live,
+            Move {
+                actor: request.actor,
+                reason,
+                at: rows::now(),
+            },
+        )?;
+        if moved.moved {
             tx.commit()?;
-        }
-        if let Some(from) = moved {
-            tracing::info!(%hook, from, to = version, "live pointer moved");
+            tracing::info!(%hook, from = moved.from, to = moved.to, %by, "live pointer moved");
         }
         Ok(moved)
     }
@@ -721,9 +703,14 @@ impl Registry {
     #[cfg(test)]
     pub(crate) fn set_live_together(&self, moves: &[(&str, u32)]) -> Result<(), Error> {
         let mut tx = self.store.write()?;
-        let now = now_rfc3339();
+        let at = rows::now();
         for &(hook, version) in moves {
-            self.move_live(&mut *tx, hook, version, &now)?;
+            let by = Move {
+                actor: Actor::local(),
+                reason: None,
+                at,
+            };
+            self.move_live(&mut *tx, hook, version, None, by)?;
         }
         tx.commit()
     }
@@ -763,9 +750,124 @@ impl Registry {
         Ok(component)
     }
 
-    /// The newest runs first, of one hook (by name) or of all, at most `limit`.
+    /// Stores the bytes `reader` gives under `digest`, as they arrive: written to a temporary
+    /// file under the root's [`UPLOADS_DIR`], hashed while written, at most `max_bytes` of
+    /// them, then (when they hash to `digest`) handed to the blob store. More bytes than
+    /// `max_bytes` is [`Error::TooLarge`]; bytes that hash to another digest,
+    /// [`Error::DigestMismatch`]; a read that fails, [`Error::UploadFailed`]. On every error
+    /// the temporary file is removed and nothing is stored. Bytes the store already has are
+    /// not stored again (`created: false`), unless its copy no longer matches its name.
+    ///
+    /// ```no_run
+    /// use hookhost::registry::Registry;
+    /// let registry = Registry::open(".hookhost")?;
+    /// let file = std::fs::File::open("text_stats.wasm").expect("readable");
+    /// let digest = "sha256:39d6…";
+    /// let put = registry.put_blob(digest, file, 64 << 20)?;
+    /// println!("{} {}", put.digest, if put.created { "stored" } else { "already there" });
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn put_blob(
+        &self,
+        digest: &str,
+        mut reader: impl Read,
+        max_bytes: u64,
+    ) -> Result<BlobPut, Error> {
+        let mut upload = self.begin_upload(digest, max_bytes)?;
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = match reader.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(read) => read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(upload.failed(e.to_string())),
+            };
+            upload.write(&buffer[..read])?;
+        }
+        upload.finish()
+    }
+
+    /// An upload of the bytes of `digest` in parts ([`BlobUpload::write`], then
+    /// [`BlobUpload::finish`]), as [`Registry::put_blob`] makes: for bytes that arrive in
+    /// pieces from elsewhere (an HTTP body). Dropped unfinished, it leaves nothing.
+    pub fn begin_upload(&self, digest: &str, max_bytes: u64) -> Result<BlobUpload<'_>, Error> {
+        BlobUpload::begin(&self.blobs, &self.root.join(UPLOADS_DIR), digest, max_bytes)
+    }
+
+    /// One page of recorded runs, newest first: those `filter` keeps, at most `limit` (lowered
+    /// to [`MAX_RUNS_PAGE`], raised to 1), after `cursor` (the `next_cursor` of the page
+    /// before; `None` for the first page). Pages are keyed on the order runs were recorded
+    /// in, so paging while runs are being recorded neither skips nor repeats a run: runs
+    /// recorded after the first page was read come before it, and show on a new first page.
+    /// A cursor this did not give is [`Error::InvalidCursor`].
+    ///
+    /// ```no_run
+    /// use hookhost::registry::{Registry, RunFilter};
+    /// use hookhost::provenance::RunStatus;
+    /// let registry = Registry::open(".hookhost")?;
+    /// let filter = RunFilter { hook: Some("text_stats".into()), status: Some(RunStatus::Failed),
+    ///     ..RunFilter::default() };
+    /// let mut cursor = None;
+    /// loop {
+    ///     let page = registry.runs_page(&filter, 100, cursor.as_deref())?;
+    ///     for run in &page.runs {
+    ///         println!("{} {}", run.record.run_id, run.recorded_at);
+    ///     }
+    ///     let Some(next) = page.next_cursor else { break };
+    ///     cursor = Some(next);
+    /// }
+    /// # Ok::<(), hookhost::Error>(())
+    /// ```
+    pub fn runs_page(
+        &self,
+        filter: &RunFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<RunPage, Error> {
+        if let Some(hook) = &filter.hook {
+            check_hook_name(hook)?;
+        }
+        let before = cursor.map(decode_cursor).transpose()?;
+        let limit = limit.clamp(1, MAX_RUNS_PAGE);
+        // One more than asked: whether there is a next page.
+        let mut found = self.store.read()?.runs_page(filter, before, limit + 1)?;
+        let next_cursor = match found.len() > limit {
+            true => {
+                found.truncate(limit);
+                found.last().map(|(seq, _)| encode_cursor(*seq))
+            }
+            false => None,
+        };
+        Ok(RunPage {
+            runs: found.into_iter().map(|(_, run)| run).collect(),
+            next_cursor,
+        })
+    }
+
+    /// The newest runs first, of one hook (by name) or of all, at most `limit`: pages of
+    /// [`Registry::runs_page`], read in one snapshot.
     pub fn runs(&self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        self.store.read()?.runs(hook, limit)
+        if let Some(hook) = hook {
+            check_hook_name(hook)?;
+        }
+        let filter = RunFilter {
+            hook: hook.map(str::to_owned),
+            ..RunFilter::default()
+        };
+        let mut tx = self.store.read()?;
+        let mut runs = Vec::new();
+        let mut before = None;
+        while runs.len() < limit {
+            let page = tx.runs_page(&filter, before, (limit - runs.len()).min(MAX_RUNS_PAGE))?;
+            let Some((last, _)) = page.last() else { break };
+            before = Some(*last);
+            let full = page.len() == MAX_RUNS_PAGE;
+            runs.extend(page.into_iter().map(|(_, run)| run));
+            if !full {
+                break;
+            }
+        }
+        Ok(runs)
     }
 
     /// The run with id `run_id`, or the one run whose id starts with it (at least
@@ -794,6 +896,92 @@ impl Registry {
                 Err(not_found(usize::try_from(matches).unwrap_or(usize::MAX)))
             }
         }
+    }
+
+    /// Records a run that ran elsewhere (a `run.json` sent to the registry), by `actor`.
+    ///
+    /// It must be a run of a release of this registry: `hook.name`, `hook.version` and
+    /// `hook.digest` name a release, and its `contract_digest` is that release's; its config
+    /// (canonical JSON, `{}` when `None`) hashes to its `config_digest`; its counts add up
+    /// (`passed + rejected + errored == total`); its id is a UUID and its times are RFC 3339.
+    /// Anything else is [`Error::InvalidRun`], saying what. A run already recorded with the
+    /// same record and config is returned as it is (`created: false`); with other content it
+    /// is [`Error::RunConflict`], since a recorded run never changes.
+    pub fn import_run(
+        &self,
+        record: &RunRecord,
+        config: Option<&str>,
+        actor: &Actor,
+    ) -> Result<ImportedRun, Error> {
+        let invalid = |reason: String| Error::InvalidRun {
+            run_id: record.run_id.clone(),
+            reason,
+        };
+        let (name, version) = check_importable(record).map_err(invalid)?;
+        let config = canonical_config(config)
+            .map_err(|e| invalid(format!("its config is not JSON: {e}")))?;
+        let config_digest = sha256_digest(config.as_bytes());
+        if config_digest != record.config_digest {
+            return Err(invalid(format!(
+                "its config hashes to {config_digest}, not to the record's config_digest {}",
+                record.config_digest
+            )));
+        }
+        let mut tx = self.store.write()?;
+        // Imports of one hook's runs take turns: one of two racing with one id records it.
+        tx.lock_hook(name)?;
+        let release = tx.release(name, version)?.ok_or_else(|| {
+            invalid(format!(
+                "hook `{name}` has no release v{version} in the registry at {}",
+                self.describe()
+            ))
+        })?;
+        if release.digest != record.hook.digest {
+            return Err(invalid(format!(
+                "it ran {}, but `{name}` v{version} is {}",
+                record.hook.digest, release.digest
+            )));
+        }
+        if release.contract_digest != record.contract_digest {
+            return Err(invalid(format!(
+                "its contract_digest {} is not `{name}` v{version}'s {}",
+                record.contract_digest, release.contract_digest
+            )));
+        }
+        if let Some(existing) = tx.run(&record.run_id)? {
+            if existing.record == *record && existing.config == config {
+                return Ok(ImportedRun {
+                    run: existing,
+                    created: false,
+                });
+            }
+            return Err(Error::RunConflict {
+                run_id: record.run_id.clone(),
+            });
+        }
+        let run = StoredRun {
+            record: record.clone(),
+            config,
+            out_dir: None,
+            recorded_at: rows::now(),
+            recorded_by: Some(actor.clone()),
+        };
+        let entry = RunEntry {
+            record: &run.record,
+            config: &run.config,
+            out_dir: None,
+        };
+        tx.insert_run(&entry, run.recorded_at, run.recorded_by.as_ref())?;
+        tx.commit()?;
+        tracing::info!(run_id = %record.run_id, hook = %name, version, by = %actor.audit(),
+            "run imported");
+        Ok(ImportedRun { run, created: true })
+    }
+
+    /// Checks that the store answers: what a service's health check asks. A store that
+    /// cannot be reached is [`Error::Store`] with [`StoreFailure::Unavailable`].
+    pub fn check_store(&self) -> Result<(), Error> {
+        self.store.check()
     }
 
     /// Records a batch's runs, and the batch itself when it has an idempotency key, in one
@@ -833,11 +1021,11 @@ impl Registry {
         tx: &mut dyn ReadTx,
         hook: &str,
         version: Option<u32>,
-    ) -> Result<Release, Error> {
+    ) -> Result<ReleaseView, Error> {
         let stored = self.existing_hook(tx, hook)?;
         let version = version.unwrap_or(stored.live_version);
         match tx.release(hook, version)? {
-            Some(release) => Ok(with_live(release, stored.live_version)),
+            Some(release) => Ok(ReleaseView::new(release, stored.live_version)),
             None => Err(Error::ReleaseNotFound {
                 name: hook.to_owned(),
                 version,
@@ -846,48 +1034,137 @@ impl Registry {
         }
     }
 
-    /// Moves `hook`'s live pointer inside `tx` and records the move; returns where it was, or
-    /// `None` (and writes nothing) if it was already on `version`.
+    /// Moves `hook`'s live pointer inside `tx` and records the move; says where it was and
+    /// the release it is on now. A pointer already on `version` is left, and nothing written.
     fn move_live(
         &self,
         tx: &mut dyn WriteTx,
         hook: &str,
         version: u32,
-        now: &str,
-    ) -> Result<Option<u32>, Error> {
+        expected_live: Option<u32>,
+        by: Move,
+    ) -> Result<LiveMoved, Error> {
         tx.lock_hook(hook)?;
         let stored = self.existing_hook(tx, hook)?;
+        let not_found = || Error::ReleaseNotFound {
+            name: hook.to_owned(),
+            version,
+            latest: stored.latest_version,
+        };
         // Versions are gap-free, so 1..=latest are exactly the releases there are.
         if version == 0 || version > stored.latest_version {
-            return Err(Error::ReleaseNotFound {
-                name: hook.to_owned(),
-                version,
-                latest: stored.latest_version,
+            return Err(not_found());
+        }
+        if let Some(expected) = expected_live
+            && expected != stored.live_version
+        {
+            return Err(Error::LiveConflict {
+                hook: hook.to_owned(),
+                expected,
+                actual: stored.live_version,
             });
         }
-        if stored.live_version == version {
-            return Ok(None);
+        let release = tx.release(hook, version)?.ok_or_else(not_found)?;
+        let from = stored.live_version;
+        if from != version {
+            tx.update_hook(hook, &stored.contract, version)?;
+            tx.insert_live_move(
+                hook,
+                &LiveMove {
+                    from_version: Some(from),
+                    to_version: version,
+                    cause: LiveCause::Live,
+                    moved_at: by.at,
+                    moved_by: Some(by.actor),
+                    reason: by.reason,
+                },
+            )?;
         }
-        tx.update_hook(hook, &stored.contract, version)?;
-        tx.insert_live_move(
-            hook,
-            &LiveMove {
-                from_version: Some(stored.live_version),
-                to_version: version,
-                cause: "live".into(),
-                moved_at: now.to_owned(),
-            },
-        )?;
-        Ok(Some(stored.live_version))
+        Ok(LiveMoved {
+            hook: hook.to_owned(),
+            from,
+            to: version,
+            moved: from != version,
+            release: ReleaseView::new(release, version),
+        })
     }
 
     /// The hook named `hook` as `tx` sees it, or [`Error::HookNotFound`].
     fn existing_hook(&self, tx: &mut dyn ReadTx, hook: &str) -> Result<StoredHook, Error> {
-        tx.hook(hook)?.ok_or_else(|| Error::HookNotFound {
+        tx.hook(hook)?.ok_or_else(|| self.hook_not_found(hook))
+    }
+
+    fn hook_not_found(&self, hook: &str) -> Error {
+        Error::HookNotFound {
             name: hook.to_owned(),
             registry: self.store.describe().to_owned(),
-        })
+        }
     }
+}
+
+/// Who moves a live pointer, why and when.
+struct Move {
+    actor: Actor,
+    reason: Option<String>,
+    at: time::OffsetDateTime,
+}
+
+/// A page cursor: the recording number of the page's last run, as 16 hex digits.
+fn encode_cursor(seq: i64) -> String {
+    hex(&seq.to_be_bytes())
+}
+
+/// The recording number a cursor holds, or [`Error::InvalidCursor`].
+fn decode_cursor(cursor: &str) -> Result<i64, Error> {
+    let invalid = || Error::InvalidCursor {
+        cursor: cursor.to_owned(),
+    };
+    if cursor.len() != 16
+        || !cursor
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(invalid());
+    }
+    i64::from_str_radix(cursor, 16)
+        .ok()
+        .filter(|seq| *seq > 0)
+        .ok_or_else(invalid)
+}
+
+/// The release a run to import names and the checks that need no store: the id, the times,
+/// the counts; what is wrong otherwise.
+fn check_importable(record: &RunRecord) -> Result<(&str, u32), String> {
+    match uuid::Uuid::try_parse(&record.run_id) {
+        Ok(id) if id.hyphenated().to_string() == record.run_id => {}
+        _ => return Err("its run_id is not a UUID in lowercase hyphenated form".into()),
+    }
+    for (field, text) in [
+        ("started_at", &record.started_at),
+        ("finished_at", &record.finished_at),
+    ] {
+        rows::parse_time(text).map_err(|e| format!("its {field}: {e}"))?;
+    }
+    let c = record.records;
+    let sum = c
+        .passed
+        .checked_add(c.rejected)
+        .and_then(|n| n.checked_add(c.errored));
+    if sum != Some(c.total) {
+        return Err(format!(
+            "its counts do not add up: passed {} + rejected {} + errored {} is not total {}",
+            c.passed, c.rejected, c.errored, c.total
+        ));
+    }
+    let (Some(name), Some(version)) = (record.hook.name.as_deref(), record.hook.version) else {
+        return Err(
+            "it names no release (hook.name and hook.version): only runs of this \
+                    registry's releases are recorded"
+                .into(),
+        );
+    };
+    check_hook_name(name).map_err(|e| e.to_string())?;
+    Ok((name, version))
 }
 
 /// How `new`'s contract changes `hook`'s, by the one classifier; a destructive change is
@@ -906,9 +1183,9 @@ fn check_evolution(hook: &StoredHook, new: &NewRelease) -> Result<Evolution, Err
 /// The existing release of `new`'s digest, if it has `new`'s settings: a release never
 /// changes, so the same digest with another config or other limits is
 /// [`Error::ReleaseConflict`].
-fn existing_release(existing: Release, new: &NewRelease, live: u32) -> Result<Release, Error> {
+fn existing_release(existing: Release, new: &NewRelease) -> Result<Release, Error> {
     let what = match (existing.config != new.config, existing.limits != new.limits) {
-        (false, false) => return Ok(with_live(existing, live)),
+        (false, false) => return Ok(existing),
         (true, false) => "config",
         (false, true) => "limits",
         (true, true) => "config and limits",
@@ -921,17 +1198,12 @@ fn existing_release(existing: Release, new: &NewRelease, live: u32) -> Result<Re
     })
 }
 
-/// `release` with its `live` flag set from its hook's pointer.
-fn with_live(mut release: Release, live_version: u32) -> Release {
-    release.live = release.version == live_version;
-    release
-}
-
 /// The registry's rule for one run, inside `tx` (which the caller commits): appended, whatever
-/// its status; a run id already recorded is refused. [`Recorder::record_run`] runs it in a
-/// transaction of its own, a feature-table batch in the one its rows went into.
+/// its status, recorded by this process's user; a run id already recorded is refused.
+/// [`Recorder::record_run`] runs it in a transaction of its own, a feature-table batch in the
+/// one its rows went into.
 pub(crate) fn record_run_in(tx: &mut dyn WriteTx, run: &RunEntry<'_>) -> Result<(), Error> {
-    tx.insert_run(run, &now_rfc3339())
+    tx.insert_run(run, rows::now(), Some(actor::this_process()))
 }
 
 /// The registry's rules for a batch ([`Registry::record_batch`]), inside `tx`, which the
@@ -951,9 +1223,9 @@ pub(crate) fn record_batch_in(
         }
     }
     // One time for the whole batch: its runs and its row are recorded by one commit.
-    let now = now_rfc3339();
+    let now = rows::now();
     for run in batch.runs {
-        tx.insert_run(run, &now)?;
+        tx.insert_run(run, now, Some(actor::this_process()))?;
     }
     if let Some(key) = batch.idempotency_key {
         tx.insert_batch(&StoredBatch {

@@ -31,23 +31,35 @@
 //!   database together one migrates and the others then find it done; a database whose version
 //!   is newer than [`PG_SCHEMA_VERSION`] is [`Error::RegistryTooNew`].
 //! - **Errors that name the server**: [`Error::Store`] with [`Store::describe`] as
-//!   `postgres://user@host:port/db` — never the password, which is not part of it.
+//!   `postgres://user@host:port/db` — never the password, which is not part of it. A server
+//!   that cannot be reached, drops the connection or is shutting down is
+//!   [`StoreFailure::Unavailable`]; a pooled connection found dead when a transaction begins
+//!   is replaced once, so the first call after a server comes back succeeds.
+//! - **Never a panic inside a runtime**: the store blocks its calling thread on its own
+//!   runtime, which tokio forbids on a thread that drives async tasks; there, every call is
+//!   [`StoreFailure::InsideAsyncRuntime`] instead (call through
+//!   [`AsyncRegistry`](super::AsyncRegistry) or [`blocking`](super::blocking)).
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use time::OffsetDateTime;
 use tokio_postgres::config::Host;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
+use super::actor::Actor;
+use super::async_registry::may_block;
 use super::blobs::{BlobStore, DirBlobStore};
+use super::rows::{Columns, RowError, Value};
+use super::sql::{self, Sql};
 use super::store::{BatchClaim, ClaimStore, Claimed, ReadTx, Store, StoredHook, WriteTx};
-use super::{HookSummary, LiveMove, Release, ReleaseLimits, StoredRun};
+use super::types::{HookSummary, LiveMove, Release, RunFilter, StoredRun};
 use crate::contract::Contract;
 use crate::digest::{hex_of, sha256_digest};
-use crate::error::Error;
-use crate::provenance::{RunEntry, RunRecord, StoredBatch};
+use crate::error::{Error, StoreFailure};
+use crate::provenance::{RunEntry, StoredBatch};
 
 /// The most connections one store keeps open. Each transaction holds one for its life, so this
 /// bounds the transactions one process runs at once; more wait for a free connection.
@@ -202,6 +214,34 @@ CREATE TABLE feature_tables (
 -- database is this registry's own (URLs that differ can name one database).
 ALTER TABLE hookhost_schema ADD COLUMN registry_id UUID NOT NULL DEFAULT gen_random_uuid();
 "#,
+    r#"
+-- Who did it (issue 26): the actor of each release, live move and recorded run, as JSON
+-- ({"kind": "local", …} or {"kind": "token", …}), and a live move's reason. Rows written
+-- before have none (null: not known). Adding a column writes no row: the append-only
+-- triggers stay as they are.
+ALTER TABLE releases ADD COLUMN published_by TEXT
+    CHECK (published_by IS NULL OR published_by::json IS NOT NULL);
+ALTER TABLE live_moves ADD COLUMN moved_by TEXT
+    CHECK (moved_by IS NULL OR moved_by::json IS NOT NULL),
+    ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN recorded_by TEXT
+    CHECK (recorded_by IS NULL OR recorded_by::json IS NOT NULL);
+
+-- Times as times: the RFC 3339 text every time column held, as timestamptz.
+ALTER TABLE hooks ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz;
+ALTER TABLE releases ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz;
+ALTER TABLE live_moves ALTER COLUMN moved_at TYPE timestamptz USING moved_at::timestamptz;
+ALTER TABLE runs ALTER COLUMN started_at TYPE timestamptz USING started_at::timestamptz,
+    ALTER COLUMN finished_at TYPE timestamptz USING finished_at::timestamptz,
+    ALTER COLUMN recorded_at TYPE timestamptz USING recorded_at::timestamptz;
+ALTER TABLE batches ALTER COLUMN recorded_at TYPE timestamptz USING recorded_at::timestamptz;
+ALTER TABLE feature_tables ALTER COLUMN created_at TYPE timestamptz USING created_at::timestamptz,
+    ALTER COLUMN updated_at TYPE timestamptz USING updated_at::timestamptz;
+
+-- Pages of runs, newest first, by status or by worker (by hook: runs_by_hook).
+CREATE INDEX runs_by_status ON runs (status, seq);
+CREATE INDEX runs_by_worker ON runs (worker, seq);
+"#,
 ];
 
 /// The channel a released claim is announced on (`NOTIFY`), waking the workers waiting for
@@ -212,37 +252,64 @@ pub const CLAIMS_CHANNEL: &str = "hookhost_claims";
 pub const PG_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// A backend failure as the source of [`Error::Store`]: the server's own message (severity,
-/// text, detail) when it sent one, else what the client saw.
+/// text, detail) when it sent one, else what the client saw; and whether the server was out
+/// of reach ([`StoreFailure::Unavailable`]).
 #[derive(Debug)]
-pub(super) struct PgError(pub(super) String);
+pub(super) struct PgError {
+    text: String,
+    unavailable: bool,
+}
+
+impl PgError {
+    /// A failure with only a message (not a lost server).
+    pub(super) fn new(text: impl Into<String>) -> PgError {
+        PgError {
+            text: text.into(),
+            unavailable: false,
+        }
+    }
+}
 
 impl std::fmt::Display for PgError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
 impl std::error::Error for PgError {}
 
+/// Whether `code` says the server is out of reach for now: a connection exception (class
+/// 08), a server shutting down or starting (57P01-57P03), or out of connections (53300).
+fn unavailable_state(code: &tokio_postgres::error::SqlState) -> bool {
+    let code = code.code();
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
+}
+
 impl From<&tokio_postgres::Error> for PgError {
     fn from(error: &tokio_postgres::Error) -> PgError {
         match error.as_db_error() {
-            Some(db) => PgError(match db.detail() {
-                Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
-                None => format!("{}: {}", db.severity(), db.message()),
-            }),
+            Some(db) => PgError {
+                text: match db.detail() {
+                    Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+                    None => format!("{}: {}", db.severity(), db.message()),
+                },
+                unavailable: unavailable_state(db.code()),
+            },
             None => {
                 // The client's Display leaves out the cause (refused, reset, timed out).
                 let mut text = error.to_string();
+                let mut unavailable = error.is_closed();
                 let mut source = std::error::Error::source(error);
                 while let Some(cause) = source {
+                    // Connecting or talking to the server failed underneath.
+                    unavailable |= cause.is::<std::io::Error>();
                     let cause_text = cause.to_string();
                     if !text.contains(&cause_text) {
                         text = format!("{text}: {cause_text}");
                     }
                     source = cause.source();
                 }
-                PgError(text)
+                PgError { text, unavailable }
             }
         }
     }
@@ -253,18 +320,29 @@ pub(super) fn pg_error(
     operation: impl std::fmt::Display,
     source: impl Into<PgError>,
 ) -> Error {
+    let source = source.into();
     Error::Store {
         registry: describe.to_owned(),
         operation: operation.to_string(),
-        source: Box::new(source.into()),
+        kind: match source.unavailable {
+            true => StoreFailure::Unavailable,
+            false => StoreFailure::Failed,
+        },
+        source: Box::new(source),
     }
 }
 
 impl From<deadpool_postgres::PoolError> for PgError {
     fn from(error: deadpool_postgres::PoolError) -> PgError {
+        use deadpool_postgres::PoolError;
         match &error {
-            deadpool_postgres::PoolError::Backend(e) => PgError::from(e),
-            other => PgError(other.to_string()),
+            PoolError::Backend(e) => PgError::from(e),
+            // Waiting for a connection, or for a new one to connect, ran out of time.
+            PoolError::Timeout(_) | PoolError::Closed => PgError {
+                text: error.to_string(),
+                unavailable: true,
+            },
+            other => PgError::new(other.to_string()),
         }
     }
 }
@@ -310,7 +388,7 @@ fn parse_url(url: &str) -> Result<(tokio_postgres::Config, String), Error> {
         Err(error) => Err(pg_error(
             &redact(url),
             "parsing the registry URL",
-            PgError(error.to_string()),
+            PgError::new(error.to_string()),
         )),
     }
 }
@@ -368,7 +446,13 @@ impl PgPool {
             .thread_name("hookhost-postgres")
             .enable_all()
             .build()
-            .map_err(|e| pg_error(&describe, "starting its runtime", PgError(e.to_string())))?;
+            .map_err(|e| {
+                pg_error(
+                    &describe,
+                    "starting its runtime",
+                    PgError::new(e.to_string()),
+                )
+            })?;
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -385,7 +469,9 @@ impl PgPool {
                 .wait_timeout(Some(POOL_WAIT))
                 .create_timeout(Some(CONNECT_TIMEOUT))
                 .build()
-                .map_err(|e| pg_error(&describe, "building the pool", PgError(e.to_string())))?
+                .map_err(|e| {
+                    pg_error(&describe, "building the pool", PgError::new(e.to_string()))
+                })?
         };
         let pool = PgPool {
             describe,
@@ -403,6 +489,8 @@ impl PgPool {
         &self.describe
     }
 
+    /// Runs `future` to completion on the store's runtime, blocking this thread. Only after
+    /// [`PgPool::get`] (or [`PgPool::may_block`]) said this thread may block.
     pub(super) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.runtime
             .as_ref()
@@ -410,8 +498,27 @@ impl PgPool {
             .block_on(future)
     }
 
-    /// A pooled connection.
+    /// Whether this thread may block on the store's runtime; if not,
+    /// [`StoreFailure::InsideAsyncRuntime`] for `operation`. Blocking a thread that drives
+    /// async tasks would stall them, and tokio panics rather than allow it.
+    fn may_block(&self, operation: &str) -> Result<(), Error> {
+        if may_block() {
+            return Ok(());
+        }
+        Err(Error::Store {
+            registry: self.describe.clone(),
+            operation: operation.to_owned(),
+            kind: StoreFailure::InsideAsyncRuntime,
+            source: "the registry's PostgreSQL store blocks its calling thread, and this thread \
+                     drives async tasks; call the registry through \
+                     hookhost::registry::AsyncRegistry (or hookhost::registry::blocking)"
+                .into(),
+        })
+    }
+
+    /// A pooled connection (refused on a thread that may not block).
     fn get(&self, operation: &str) -> Result<Object, Error> {
+        self.may_block(operation)?;
         self.block_on(self.pool.get())
             .map_err(|e| pg_error(&self.describe, operation, e))
     }
@@ -432,6 +539,7 @@ impl PgPool {
         }
         let fail =
             |e: tokio_postgres::Error| pg_error(&self.describe, "listening for released claims", e);
+        self.may_block("listening for released claims")?;
         let (client, receiver) = self.block_on(async {
             let (client, mut connection) = self.config.connect(NoTls).await.map_err(fail)?;
             let (sender, receiver) = tokio::sync::watch::channel(0u64);
@@ -461,6 +569,11 @@ impl PgPool {
 
     /// Brings the schema up to [`PG_SCHEMA_VERSION`] under [`MIGRATION_LOCK`].
     fn migrate(&self) -> Result<(), Error> {
+        self.migrate_to(PG_SCHEMA_VERSION)
+    }
+
+    /// Brings the schema up to `target` under [`MIGRATION_LOCK`].
+    fn migrate_to(&self, target: u32) -> Result<(), Error> {
         let fail = |e: tokio_postgres::Error| pg_error(&self.describe, "migrating the schema", e);
         let client = self.get("migrating the schema")?;
         self.block_on(async {
@@ -490,7 +603,8 @@ impl PgPool {
                         known: PG_SCHEMA_VERSION,
                     });
                 }
-                for (index, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+                let pending = MIGRATIONS[..target as usize].iter().enumerate();
+                for (index, migration) in pending.skip(found as usize) {
                     // Each migration and its version bump commit together.
                     let version = index as i64 + 1;
                     client
@@ -531,6 +645,13 @@ impl PostgresStore {
         )?))
     }
 
+    /// Creates the schema of a new database with only the first `version` migrations
+    /// applied: a registry as an older host left it.
+    #[cfg(test)]
+    pub(crate) fn create_at_version(url: &str, version: u32) -> Result<(), Error> {
+        PgPool::connect(url, 1)?.migrate_to(version)
+    }
+
     /// A store over a pool already connected (shared with a [`PgBlobStore`]); migrates.
     pub fn over(pool: std::sync::Arc<PgPool>) -> Result<PostgresStore, Error> {
         pool.migrate()?;
@@ -553,7 +674,7 @@ impl PostgresStore {
         let client = self.pool.get("raw").map_err(|e| e.to_string())?;
         self.pool
             .block_on(client.execute(statement, &[]))
-            .map_err(|e| PgError::from(e).0)
+            .map_err(|e| PgError::from(e).to_string())
     }
 }
 
@@ -579,6 +700,11 @@ impl Drop for PgTx {
         let Some(client) = self.client.take() else {
             return;
         };
+        if !may_block() {
+            // Closing the connection rolls the transaction back on the server.
+            drop(Object::take(client));
+            return;
+        }
         if let Err(error) = self.pool.block_on(client.batch_execute("ROLLBACK")) {
             tracing::warn!(%error, registry = %self.pool.describe,
                 "rollback failed; the connection is discarded");
@@ -591,20 +717,35 @@ impl Drop for PgTx {
 type Params<'p> = &'p [&'p (dyn ToSql + Sync)];
 
 impl PgTx {
-    /// Takes a pooled connection and sends `begin` on it.
+    /// Takes a pooled connection and sends `begin` on it. A pooled connection found closed
+    /// (the server went away since it was last used) is dropped and a new one tried, once:
+    /// nothing had been sent in it yet.
     pub(super) fn begin(pool: &std::sync::Arc<PgPool>, begin: &str) -> Result<PgTx, Error> {
-        let client = pool.get("beginning a transaction")?;
-        pool.block_on(client.batch_execute(begin)).map_err(|e| {
-            pg_error(
-                &pool.describe,
-                format_args!("beginning a transaction ({begin})"),
-                e,
-            )
-        })?;
-        Ok(PgTx {
-            pool: pool.clone(),
-            client: Some(client),
-        })
+        let mut retried = false;
+        loop {
+            let client = pool.get("beginning a transaction")?;
+            match pool.block_on(client.batch_execute(begin)) {
+                Ok(()) => {
+                    return Ok(PgTx {
+                        pool: pool.clone(),
+                        client: Some(client),
+                    });
+                }
+                Err(e) if e.is_closed() && !retried => {
+                    tracing::debug!(registry = %pool.describe, "a pooled connection was closed; \
+                        connecting again");
+                    drop(Object::take(client));
+                    retried = true;
+                }
+                Err(e) => {
+                    return Err(pg_error(
+                        &pool.describe,
+                        format_args!("beginning a transaction ({begin})"),
+                        e,
+                    ));
+                }
+            }
+        }
     }
 
     /// The pool this transaction's connection came from.
@@ -666,52 +807,50 @@ impl PgTx {
     }
 }
 
-/// A column that must hold a JSON text, parsed; a bad one is a conversion error naming it.
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row, index: usize) -> Result<T, PgError> {
-    let text: String = row.get(index);
-    serde_json::from_str(&text).map_err(|e| PgError(format!("column {index}: {e}")))
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Text(text) => text.to_sql(ty, out),
+            Value::Int(n) => n.to_sql(ty, out),
+            Value::Time(time) => time.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Checked per value, by the type inside (`to_sql_checked`).
+        true
+    }
+
+    fn to_sql_checked(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Value::Text(text) => text.to_sql_checked(ty, out),
+            Value::Int(n) => n.to_sql_checked(ty, out),
+            Value::Time(time) => time.to_sql_checked(ty, out),
+        }
+    }
 }
 
-fn version(value: i64) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
+impl Columns for Row {
+    fn text(&self, index: usize) -> Result<Option<String>, RowError> {
+        self.try_get(index).map_err(|e| RowError(e.to_string()))
+    }
+
+    fn int(&self, index: usize) -> Result<Option<i64>, RowError> {
+        self.try_get(index).map_err(|e| RowError(e.to_string()))
+    }
+
+    fn time(&self, index: usize) -> Result<OffsetDateTime, RowError> {
+        self.try_get(index).map_err(|e| RowError(e.to_string()))
+    }
 }
-
-fn release_from_row(row: &Row) -> Result<Release, PgError> {
-    Ok(Release {
-        hook: row.get(0),
-        version: version(row.get(1)),
-        digest: row.get(2),
-        size: row.get::<_, i64>(3) as u64,
-        contract: json_column(row, 4)?,
-        contract_digest: row.get(5),
-        config: row.get(6),
-        config_digest: row.get(7),
-        limits: ReleaseLimits {
-            fuel_per_record: row.get::<_, i64>(8) as u64,
-            memory_bytes: row.get::<_, i64>(9) as u64,
-            timeout_ms: row.get::<_, i64>(10) as u64,
-        },
-        source_ref: row.get(11),
-        built_by: row.get(12),
-        created_at: row.get(13),
-        live: false,
-    })
-}
-
-fn run_from_row(row: &Row) -> Result<StoredRun, PgError> {
-    Ok(StoredRun {
-        record: json_column::<RunRecord>(row, 0)?,
-        config: row.get(1),
-        out_dir: row.get(2),
-        recorded_at: row.get(3),
-    })
-}
-
-const RELEASE_SELECT: &str = "SELECT hook, version, digest, size, contract, contract_digest,
-    config, config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
-    created_at FROM releases";
-
-const RUN_SELECT: &str = "SELECT record, config, out_dir, recorded_at FROM runs";
 
 impl PgTx {
     /// Runs a query and maps each row, naming `operation` on failure.
@@ -737,141 +876,93 @@ impl PgTx {
         params: Params<'_>,
         map: impl Fn(&Row) -> Result<T, PgError>,
     ) -> Result<Option<T>, Error> {
-        let row = self
-            .query_opt(sql, params)
-            .map_err(|e| self.error(&operation, e))?;
-        row.as_ref()
-            .map(|row| map(row).map_err(|e| pg_error(&self.pool.describe, &operation, e)))
-            .transpose()
+        Ok(self.rows(operation, sql, params, map)?.into_iter().next())
+    }
+
+    /// `params` as PostgreSQL parameters.
+    fn bind(params: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+        params.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
+    }
+}
+
+impl Sql for PgTx {
+    fn query(
+        &mut self,
+        operation: &dyn std::fmt::Display,
+        sql: &str,
+        params: &[Value],
+        row: &mut dyn FnMut(&dyn Columns) -> Result<(), RowError>,
+    ) -> Result<(), Error> {
+        let rows = PgTx::query(self, &sql::numbered_dollars(sql), &PgTx::bind(params))
+            .map_err(|e| self.error(operation, e))?;
+        for found in &rows {
+            row(found).map_err(|e| pg_error(&self.pool.describe, operation, PgError::new(e.0)))?;
+        }
+        Ok(())
+    }
+
+    fn execute(
+        &mut self,
+        operation: &dyn std::fmt::Display,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<u64, Error> {
+        let sql = sql::numbered_dollars(sql);
+        let bound = PgTx::bind(params);
+        let client = self.client();
+        self.pool
+            .block_on(async {
+                let statement = client.prepare_cached(&sql).await?;
+                client.execute(&statement, &bound).await
+            })
+            .map_err(|e| self.error(operation, e))
     }
 }
 
 impl ReadTx for PgTx {
     fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
-        self.row(
-            format_args!("reading hook `{name}`"),
-            "SELECT h.name, h.contract, h.live_version, COALESCE(MAX(r.version), 0),
-                    h.created_at
-             FROM hooks h LEFT JOIN releases r ON r.hook = h.name
-             WHERE h.name = $1 GROUP BY h.name",
-            &[&name],
-            |row| {
-                Ok(StoredHook {
-                    name: row.get(0),
-                    contract: json_column(row, 1)?,
-                    live_version: version(row.get(2)),
-                    latest_version: version(row.get(3)),
-                    created_at: row.get(4),
-                })
-            },
-        )
+        sql::hook(self, name)
     }
 
-    fn hooks(&mut self) -> Result<Vec<HookSummary>, Error> {
-        self.rows(
-            "listing hooks",
-            "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
-                    MAX(r.version), COUNT(r.version), MAX(r.created_at)
-             FROM hooks h JOIN releases r ON r.hook = h.name
-             GROUP BY h.name ORDER BY h.name COLLATE \"C\"",
-            &[],
-            |row| {
-                Ok(HookSummary {
-                    name: row.get(0),
-                    contract: json_column(row, 1)?,
-                    contract_digest: row.get(2),
-                    live_version: version(row.get(3)),
-                    created_at: row.get(4),
-                    latest_version: version(row.get(5)),
-                    releases: version(row.get(6)),
-                    updated_at: row.get(7),
-                })
-            },
-        )
+    fn hooks(&mut self, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
+        sql::hooks(self, name)
     }
 
     fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
-        self.row(
-            format_args!("reading release `{hook}` v{version}"),
-            &format!("{RELEASE_SELECT} WHERE hook = $1 AND version = $2"),
-            &[&hook, &i64::from(version)],
-            release_from_row,
-        )
+        sql::release(self, hook, version)
     }
 
     fn release_by_digest(&mut self, hook: &str, digest: &str) -> Result<Option<Release>, Error> {
-        self.row(
-            format_args!("reading the release of `{hook}` {digest}"),
-            &format!("{RELEASE_SELECT} WHERE hook = $1 AND digest = $2"),
-            &[&hook, &digest],
-            release_from_row,
-        )
+        sql::release_by_digest(self, hook, digest)
     }
 
     fn releases(&mut self, hook: &str) -> Result<Vec<Release>, Error> {
-        self.rows(
-            format_args!("listing the releases of `{hook}`"),
-            &format!("{RELEASE_SELECT} WHERE hook = $1 ORDER BY version"),
-            &[&hook],
-            release_from_row,
-        )
+        sql::releases(self, hook)
     }
 
     fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error> {
-        self.rows(
-            format_args!("listing the live moves of `{hook}`"),
-            "SELECT from_version, to_version, cause, moved_at FROM live_moves
-             WHERE hook = $1 ORDER BY seq",
-            &[&hook],
-            |row| {
-                Ok(LiveMove {
-                    from_version: row.get::<_, Option<i64>>(0).map(version),
-                    to_version: version(row.get(1)),
-                    cause: row.get(2),
-                    moved_at: row.get(3),
-                })
-            },
-        )
+        sql::live_moves(self, hook)
     }
 
-    fn runs(&mut self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.rows(
-            "listing runs",
-            &format!("{RUN_SELECT} WHERE $1::text IS NULL OR hook = $1 ORDER BY seq DESC LIMIT $2"),
-            &[&hook, &limit],
-            run_from_row,
-        )
+    fn runs_page(
+        &mut self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredRun)>, Error> {
+        sql::runs_page(self, filter, before, limit)
     }
 
     fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error> {
-        self.row(
-            format_args!("reading run {run_id}"),
-            &format!("{RUN_SELECT} WHERE run_id = $1"),
-            &[&run_id],
-            run_from_row,
-        )
+        sql::run(self, run_id)
     }
 
     fn runs_by_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // `left`, not `LIKE`: a prefix is compared as text, with no wildcards in it.
-        self.rows(
-            format_args!("reading runs starting with `{prefix}`"),
-            &format!("{RUN_SELECT} WHERE left(run_id, length($1)) = $1 LIMIT $2"),
-            &[&prefix, &limit],
-            run_from_row,
-        )
+        sql::runs_by_prefix(self, prefix, limit)
     }
 
     fn count_runs_by_prefix(&mut self, prefix: &str) -> Result<u64, Error> {
-        let count = self.row(
-            format_args!("counting runs starting with `{prefix}`"),
-            "SELECT COUNT(*) FROM runs WHERE left(run_id, length($1)) = $1",
-            &[&prefix],
-            |row| Ok(row.get::<_, i64>(0)),
-        )?;
-        Ok(count.unwrap_or(0) as u64)
+        sql::count_runs_by_prefix(self, prefix)
     }
 
     fn batch_by_key(
@@ -879,27 +970,8 @@ impl ReadTx for PgTx {
         key: &str,
         snapshot_digest: &str,
     ) -> Result<Option<StoredBatch>, Error> {
-        self.row(
-            format_args!("reading the batch of key `{key}` for {snapshot_digest}"),
-            "SELECT batch_id, idempotency_key, snapshot_digest, run_ids, summary, recorded_at
-             FROM batches WHERE idempotency_key = $1 AND snapshot_digest = $2",
-            &[&key, &snapshot_digest],
-            |row| {
-                Ok(StoredBatch {
-                    batch_id: row.get(0),
-                    idempotency_key: row.get(1),
-                    snapshot_digest: row.get(2),
-                    run_ids: json_column(row, 3)?,
-                    summary: json_column(row, 4)?,
-                    recorded_at: row.get(5),
-                })
-            },
-        )
+        sql::batch_by_key(self, key, snapshot_digest)
     }
-}
-
-fn contract_json(contract: &Contract) -> String {
-    serde_json::to_string(contract).expect("contracts serialize")
 }
 
 impl WriteTx for PgTx {
@@ -918,20 +990,9 @@ impl WriteTx for PgTx {
         name: &str,
         contract: &Contract,
         live_version: u32,
-        created_at: &str,
+        created_at: OffsetDateTime,
     ) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO hooks (name, contract, contract_digest, live_version, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &name,
-                &contract_json(contract),
-                &contract.digest(),
-                &i64::from(live_version),
-                &created_at,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("inserting hook `{name}`"), e))
+        sql::insert_hook(self, name, contract, live_version, created_at)
     }
 
     fn update_hook(
@@ -940,113 +1001,30 @@ impl WriteTx for PgTx {
         contract: &Contract,
         live_version: u32,
     ) -> Result<(), Error> {
-        self.execute(
-            "UPDATE hooks SET contract = $2, contract_digest = $3, live_version = $4
-             WHERE name = $1",
-            &[
-                &name,
-                &contract_json(contract),
-                &contract.digest(),
-                &i64::from(live_version),
-            ],
-        )
-        .map_err(|e| self.error(format_args!("updating hook `{name}`"), e))
+        sql::update_hook(self, name, contract, live_version)
     }
 
     fn insert_release(&mut self, release: &Release) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO releases (hook, version, digest, size, contract, contract_digest, config,
-                 config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
-                 created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            &[
-                &release.hook,
-                &i64::from(release.version),
-                &release.digest,
-                &(release.size as i64),
-                &contract_json(&release.contract),
-                &release.contract_digest,
-                &release.config,
-                &release.config_digest,
-                &(release.limits.fuel_per_record as i64),
-                &(release.limits.memory_bytes as i64),
-                &(release.limits.timeout_ms as i64),
-                &release.source_ref,
-                &release.built_by,
-                &release.created_at,
-            ],
-        )
-        .map_err(|e| {
-            self.error(
-                format_args!("inserting release `{}` v{}", release.hook, release.version),
-                e,
-            )
-        })
+        let describe = self.pool.describe.clone();
+        sql::insert_release(self, &describe, release)
     }
 
     fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO live_moves (hook, from_version, to_version, cause, moved_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &hook,
-                &moved.from_version.map(i64::from),
-                &i64::from(moved.to_version),
-                &moved.cause,
-                &moved.moved_at,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording a live move of `{hook}`"), e))
+        sql::insert_live_move(self, hook, moved)
     }
 
-    fn insert_run(&mut self, run: &RunEntry<'_>, recorded_at: &str) -> Result<(), Error> {
-        let record = run.record;
-        let json = serde_json::to_string(record).expect("run records serialize");
-        let status = serde_json::to_value(record.status).expect("statuses serialize");
-        let c = record.records;
-        self.execute(
-            "INSERT INTO runs (run_id, hook, version, digest, status, started_at, finished_at,
-                 total, passed, rejected, errored, config, out_dir, replay_of, recorded_at,
-                 worker, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-            &[
-                &record.run_id,
-                &record.hook.name,
-                &record.hook.version.map(i64::from),
-                &record.hook.digest,
-                &status.as_str(),
-                &record.started_at,
-                &record.finished_at,
-                &(c.total as i64),
-                &(c.passed as i64),
-                &(c.rejected as i64),
-                &(c.errored as i64),
-                &run.config,
-                &run.out_dir,
-                &record.replay_of,
-                &recorded_at,
-                &record.worker,
-                &json,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording run {}", record.run_id), e))
+    fn insert_run(
+        &mut self,
+        run: &RunEntry<'_>,
+        recorded_at: OffsetDateTime,
+        recorded_by: Option<&Actor>,
+    ) -> Result<(), Error> {
+        let describe = self.pool.describe.clone();
+        sql::insert_run(self, &describe, run, recorded_at, recorded_by)
     }
 
     fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO batches (batch_id, idempotency_key, snapshot_digest, run_ids, summary,
-                 recorded_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &batch.batch_id,
-                &batch.idempotency_key,
-                &batch.snapshot_digest,
-                &serde_json::to_string(&batch.run_ids).expect("strings serialize"),
-                &serde_json::to_string(&batch.summary).expect("JSON values serialize"),
-                &batch.recorded_at,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording batch {}", batch.batch_id), e))
+        sql::insert_batch(self, batch)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), Error> {
@@ -1362,6 +1340,22 @@ impl BlobStore for PgBlobStore {
         format!("{} blob {digest}", self.pool.describe)
     }
 
+    fn contains(&self, digest: &str) -> Result<bool, Error> {
+        PgBlobStore::check(digest)?;
+        let client = self.pool.get("looking for a blob")?;
+        let row = self
+            .pool
+            .block_on(client.query_opt("SELECT 1 FROM blobs WHERE digest = $1", &[&digest]))
+            .map_err(|e| {
+                pg_error(
+                    &self.pool.describe,
+                    format_args!("looking for blob {digest}"),
+                    e,
+                )
+            })?;
+        Ok(row.is_some())
+    }
+
     fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {
         PgBlobStore::check(digest)?;
         let client = self.pool.get("reading a blob")?;
@@ -1421,6 +1415,11 @@ impl CachedBlobStore {
 impl BlobStore for CachedBlobStore {
     fn location(&self, digest: &str) -> String {
         self.shared.location(digest)
+    }
+
+    fn contains(&self, digest: &str) -> Result<bool, Error> {
+        // The cache holds only what the shared store has.
+        Ok(self.local.contains(digest)? || self.shared.contains(digest)?)
     }
 
     fn get(&self, digest: &str) -> Result<Option<Vec<u8>>, Error> {

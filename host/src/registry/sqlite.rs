@@ -1,27 +1,41 @@
 //! [`SqliteStore`]: the registry's records in `registry.db`, the first [`Store`] — the schema,
-//! its migrations (`PRAGMA user_version`), and every SQL statement the registry runs.
+//! its migrations (`PRAGMA user_version`), its connections, and how it runs the statements of
+//! [`sql`](super::sql).
 //!
-//! Write transactions begin `IMMEDIATE`: they take SQLite's write lock up front, so writers in
-//! every process using the file serialize, and what a writer read stays true until it commits
-//! (which is why [`WriteTx::lock_hook`] has nothing to do here). Read transactions begin
-//! deferred: in WAL mode a read snapshot starts at its first `SELECT` and sees one committed
-//! state until it ends, without waiting for or blocking a writer. Releases, live moves, runs and
-//! batches are append-only, enforced by triggers, not just by convention.
+//! One writer connection and a few reader connections ([`DEFAULT_SQLITE_READERS`]). Write
+//! transactions begin `IMMEDIATE` on the writer: they take SQLite's write lock up front, so
+//! writers in every process using the file serialize, and what a writer read stays true until
+//! it commits (which is why [`WriteTx::lock_hook`] has nothing to do here). Read transactions
+//! begin deferred on a reader: in WAL mode a read snapshot starts at its first `SELECT` and
+//! sees one committed state until it ends, without waiting for or blocking a writer — so a
+//! writer waiting for another process's write lock keeps no reader of this process waiting.
+//! Releases, live moves, runs and batches are append-only, enforced by triggers, not just by
+//! convention. Times are RFC 3339 text in UTC with three fractional digits, so that text order
+//! is time order.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, TransactionBehavior};
+use time::OffsetDateTime;
 
+use super::actor::Actor;
+use super::rows::{self, Columns, RowError, Value};
+use super::sql::{self, Sql};
 use super::store::{ReadTx, Store, StoredHook, WriteTx};
-use super::{HookSummary, LiveMove, Release, ReleaseLimits, StoredRun};
+use super::types::{HookSummary, LiveMove, Release, RunFilter, StoredRun};
 use crate::contract::Contract;
-use crate::error::Error;
-use crate::provenance::{RunEntry, RunRecord, StoredBatch};
+use crate::error::{Error, StoreFailure};
+use crate::provenance::{RunEntry, StoredBatch};
 
 /// How long a writer waits for another process's write lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The most reader connections one store opens: read snapshots running at once in this
+/// process; more wait for a free one. Readers never wait for the writer (WAL).
+pub const DEFAULT_SQLITE_READERS: usize = 4;
 
 /// The schema, one migration per version; `PRAGMA user_version` says how many have been
 /// applied. Append new migrations; never edit an applied one.
@@ -125,22 +139,64 @@ BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
 CREATE TRIGGER batches_are_kept BEFORE DELETE ON batches
 BEGIN SELECT RAISE(ABORT, 'batches are append-only'); END;
 "#,
+    r#"
+-- Who did it (issue 26): the actor of each release, live move and recorded run, as JSON
+-- ({"kind": "local", …} or {"kind": "token", …}), and a live move's reason. Rows written
+-- before have none (null: not known).
+ALTER TABLE releases ADD COLUMN published_by TEXT
+    CHECK (published_by IS NULL OR json_valid(published_by));
+ALTER TABLE live_moves ADD COLUMN moved_by TEXT CHECK (moved_by IS NULL OR json_valid(moved_by));
+ALTER TABLE live_moves ADD COLUMN reason TEXT;
+ALTER TABLE runs ADD COLUMN recorded_by TEXT
+    CHECK (recorded_by IS NULL OR json_valid(recorded_by));
+
+-- Where a run ran (run.json's `worker`), a column as in PostgreSQL's `runs`, filled in for the
+-- runs recorded before from their record: the only write to history a migration makes, with
+-- the append-only trigger lifted for it inside this migration's transaction.
+ALTER TABLE runs ADD COLUMN worker TEXT;
+DROP TRIGGER runs_are_append_only;
+UPDATE runs SET worker = json_extract(record, '$.worker');
+CREATE TRIGGER runs_are_append_only BEFORE UPDATE ON runs
+BEGIN SELECT RAISE(ABORT, 'runs are append-only'); END;
+
+-- Pages of runs, newest first, by status or by worker (by hook: runs_by_hook).
+CREATE INDEX runs_by_status ON runs (status, seq);
+CREATE INDEX runs_by_worker ON runs (worker, seq);
+"#,
 ];
 
 /// The newest schema version this host knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// `registry.db`: one SQLite connection, used by one transaction at a time.
+/// `registry.db`: one writer connection, used by one write transaction at a time, and up to
+/// [`DEFAULT_SQLITE_READERS`] reader connections, one per read snapshot.
 #[derive(Debug)]
 pub struct SqliteStore {
     describe: String,
-    conn: Mutex<Connection>,
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Readers>,
+    reader_free: Condvar,
+}
+
+/// The reader connections: the idle ones, and how many are open in all.
+#[derive(Debug, Default)]
+struct Readers {
+    idle: Vec<Connection>,
+    open: usize,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date;
     /// [`Error::RegistryTooNew`] if a newer hookhost wrote it.
     pub fn open(path: &Path) -> Result<SqliteStore, Error> {
+        let store = SqliteStore::unmigrated(path)?;
+        store.migrate_to(SCHEMA_VERSION)?;
+        Ok(store)
+    }
+
+    /// The store at `path` with its writer connection set up, its schema as it is.
+    fn unmigrated(path: &Path) -> Result<SqliteStore, Error> {
         let describe = path.display().to_string();
         let fail = |operation: &'static str| {
             let describe = describe.clone();
@@ -157,39 +213,29 @@ impl SqliteStore {
             .map_err(fail("setting synchronous = FULL"))?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(fail("turning on foreign keys"))?;
-        let mut store = SqliteStore {
+        Ok(SqliteStore {
             describe,
-            conn: Mutex::new(conn),
-        };
-        store.migrate_to(SCHEMA_VERSION)?;
-        Ok(store)
+            path: path.to_owned(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Readers::default()),
+            reader_free: Condvar::new(),
+        })
     }
 
     /// Creates a new database with only the first `version` migrations applied: a registry as
     /// an older host left it.
     #[cfg(test)]
     pub(crate) fn create_at_version(path: &Path, version: u32) -> Result<SqliteStore, Error> {
-        let describe = path.display().to_string();
-        let conn = Connection::open(path)
-            .map_err(|e| store_error(&describe, "opening the database", e))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(|e| store_error(&describe, "turning on foreign keys", e))?;
-        let mut store = SqliteStore {
-            describe,
-            conn: Mutex::new(conn),
-        };
+        let store = SqliteStore::unmigrated(path)?;
         store.migrate_to(version)?;
         Ok(store)
     }
 
     /// Applies the migrations after the database's version, up to `target`.
-    fn migrate_to(&mut self, target: u32) -> Result<(), Error> {
+    fn migrate_to(&self, target: u32) -> Result<(), Error> {
         let describe = &self.describe;
         let fail = |source| store_error(describe, "migrating the schema", source);
-        let conn = self
-            .conn
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut conn = self.writer();
         // The common case, an up-to-date schema, needs no write lock.
         let current: u32 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
@@ -221,14 +267,72 @@ impl SqliteStore {
         tx.commit().map_err(fail)
     }
 
-    /// Begins a transaction (`BEGIN DEFERRED` or `BEGIN IMMEDIATE`) on the connection.
-    fn begin(&self, begin: &'static str) -> Result<SqliteTx<'_>, Error> {
-        // A panic while a transaction was open cannot leave it half-written: the transaction's
-        // drop rolled it back during unwinding. So a poisoned lock is still safe to use.
-        let conn = self
-            .conn
+    /// The writer connection, waited for. A panic while a transaction was open cannot leave
+    /// it half-written: the transaction's drop rolled it back during unwinding. So a poisoned
+    /// lock is still safe to use.
+    fn writer(&self) -> MutexGuard<'_, Connection> {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A reader connection: an idle one, a new one while fewer than
+    /// [`DEFAULT_SQLITE_READERS`] are open, else the next one given back.
+    fn reader(&self) -> Result<Conn<'_>, Error> {
+        let mut readers = self
+            .readers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        loop {
+            if let Some(conn) = readers.idle.pop() {
+                return Ok(Conn::Reader(self, Some(conn)));
+            }
+            if readers.open < DEFAULT_SQLITE_READERS {
+                readers.open += 1;
+                drop(readers);
+                return match self.open_reader() {
+                    Ok(conn) => Ok(Conn::Reader(self, Some(conn))),
+                    Err(error) => {
+                        self.give_back(None);
+                        Err(error)
+                    }
+                };
+            }
+            readers = self
+                .reader_free
+                .wait(readers)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    fn open_reader(&self) -> Result<Connection, Error> {
+        let fail =
+            |operation: &'static str| move |source| store_error(&self.describe, operation, source);
+        let conn = Connection::open(&self.path).map_err(fail("opening a reader"))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(fail("setting the busy timeout"))?;
+        // A reader never writes: refused by SQLite itself, not only by this code.
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(fail("making a reader read-only"))?;
+        Ok(conn)
+    }
+
+    /// Returns a reader connection to the idle ones (`None`: one that is gone).
+    fn give_back(&self, conn: Option<Connection>) {
+        let mut readers = self
+            .readers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match conn {
+            Some(conn) => readers.idle.push(conn),
+            None => readers.open -= 1,
+        }
+        drop(readers);
+        self.reader_free.notify_one();
+    }
+
+    /// Begins a transaction (`BEGIN DEFERRED` on a reader, `BEGIN IMMEDIATE` on the writer).
+    fn begin<'a>(&'a self, conn: Conn<'a>, begin: &'static str) -> Result<SqliteTx<'a>, Error> {
         conn.execute_batch(begin)
             .map_err(|e| self.error(format_args!("beginning a transaction ({begin})"), e))?;
         Ok(SqliteTx {
@@ -249,11 +353,13 @@ impl Store for SqliteStore {
     }
 
     fn read(&self) -> Result<Box<dyn ReadTx + '_>, Error> {
-        Ok(Box::new(self.begin("BEGIN DEFERRED")?))
+        Ok(Box::new(self.begin(self.reader()?, "BEGIN DEFERRED")?))
     }
 
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error> {
-        Ok(Box::new(self.begin("BEGIN IMMEDIATE")?))
+        Ok(Box::new(
+            self.begin(Conn::Writer(self.writer()), "BEGIN IMMEDIATE")?,
+        ))
     }
 
     fn feature_tables(
@@ -274,24 +380,60 @@ impl Store for SqliteStore {
     }
 }
 
-/// [`Error::Store`] for a SQLite failure.
+/// [`Error::Store`] for a SQLite failure: [`StoreFailure::Unavailable`] when the database
+/// stayed busy (or locked) past the timeout, since the same call may succeed later.
 fn store_error(
     describe: &str,
     operation: impl std::fmt::Display,
     source: rusqlite::Error,
 ) -> Error {
+    let busy = matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
     Error::Store {
         registry: describe.to_owned(),
         operation: operation.to_string(),
+        kind: match busy {
+            true => StoreFailure::Unavailable,
+            false => StoreFailure::Failed,
+        },
         source: Box::new(source),
     }
 }
 
-/// A transaction on the store's connection, which it holds (locked) for its whole life. It is
+/// The connection a transaction holds for its whole life.
+enum Conn<'a> {
+    /// The writer, locked.
+    Writer(MutexGuard<'a, Connection>),
+    /// A reader, given back to its store when dropped.
+    Reader(&'a SqliteStore, Option<Connection>),
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            Conn::Writer(conn) => conn,
+            Conn::Reader(_, conn) => conn.as_ref().expect("held until dropped"),
+        }
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        if let Conn::Reader(store, conn) = self {
+            store.give_back(conn.take());
+        }
+    }
+}
+
+/// A transaction on one of the store's connections, which it holds for its whole life. It is
 /// rolled back when dropped uncommitted; a read transaction is always ended that way.
 struct SqliteTx<'a> {
     store: &'a SqliteStore,
-    conn: MutexGuard<'a, Connection>,
+    conn: Conn<'a>,
     finished: bool,
 }
 
@@ -308,169 +450,136 @@ impl Drop for SqliteTx<'_> {
     }
 }
 
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Value::Text(Some(text)) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Value::Int(Some(n)) => ToSqlOutput::Borrowed(ValueRef::Integer(*n)),
+            Value::Text(None) | Value::Int(None) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Time(time) => ToSqlOutput::from(rows::time_text(*time)),
+        })
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn text(&self, index: usize) -> Result<Option<String>, RowError> {
+        self.get(index).map_err(|e| RowError(e.to_string()))
+    }
+
+    fn int(&self, index: usize) -> Result<Option<i64>, RowError> {
+        self.get(index).map_err(|e| RowError(e.to_string()))
+    }
+
+    fn time(&self, index: usize) -> Result<OffsetDateTime, RowError> {
+        let text: String = self.get(index).map_err(|e| RowError(e.to_string()))?;
+        rows::parse_time(&text)
+    }
+}
+
+/// Why a statement failed: SQLite's error, or a row that did not convert.
+enum Failed {
+    Sqlite(rusqlite::Error),
+    Row(RowError),
+}
+
+impl From<rusqlite::Error> for Failed {
+    fn from(error: rusqlite::Error) -> Failed {
+        Failed::Sqlite(error)
+    }
+}
+
 impl SqliteTx<'_> {
-    fn error(&self, operation: impl std::fmt::Display, source: rusqlite::Error) -> Error {
-        self.store.error(operation, source)
+    fn failed(&self, operation: &dyn std::fmt::Display, failed: Failed) -> Error {
+        match failed {
+            Failed::Sqlite(error) => self.store.error(operation, error),
+            Failed::Row(error) => Error::Store {
+                registry: self.store.describe.clone(),
+                operation: operation.to_string(),
+                kind: StoreFailure::Failed,
+                source: Box::new(error),
+            },
+        }
     }
+}
 
-    /// Runs a (cached) query that returns at most one row.
-    fn query_one<T>(
-        &self,
+impl Sql for SqliteTx<'_> {
+    fn query(
+        &mut self,
+        operation: &dyn std::fmt::Display,
         sql: &str,
-        params: impl rusqlite::Params,
-        map: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Option<T>> {
-        self.conn
-            .prepare_cached(sql)?
-            .query_row(params, map)
-            .optional()
+        params: &[Value],
+        row: &mut dyn FnMut(&dyn Columns) -> Result<(), RowError>,
+    ) -> Result<(), Error> {
+        let mut run = || -> Result<(), Failed> {
+            let mut statement = self.conn.prepare_cached(sql)?;
+            let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+            while let Some(found) = rows.next()? {
+                row(found).map_err(Failed::Row)?;
+            }
+            Ok(())
+        };
+        run().map_err(|failed| self.failed(operation, failed))
     }
 
-    /// Runs a (cached) query and maps every row.
-    fn query_all<T>(
-        &self,
+    fn execute(
+        &mut self,
+        operation: &dyn std::fmt::Display,
         sql: &str,
-        params: impl rusqlite::Params,
-        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Vec<T>> {
-        let mut statement = self.conn.prepare_cached(sql)?;
-        let rows = statement.query_map(params, map)?;
-        rows.collect()
-    }
-
-    /// Runs a (cached) statement.
-    fn execute(&self, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<()> {
-        self.conn.prepare_cached(sql)?.execute(params)?;
-        Ok(())
+        params: &[Value],
+    ) -> Result<u64, Error> {
+        let run = || -> Result<u64, Failed> {
+            let mut statement = self.conn.prepare_cached(sql)?;
+            let changed = statement.execute(rusqlite::params_from_iter(params))?;
+            Ok(u64::try_from(changed).unwrap_or(u64::MAX))
+        };
+        run().map_err(|failed| self.failed(operation, failed))
     }
 }
 
 impl ReadTx for SqliteTx<'_> {
     fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
-        self.query_one(
-            "SELECT h.name, h.contract, h.live_version, COALESCE(MAX(r.version), 0),
-                    h.created_at
-             FROM hooks h LEFT JOIN releases r ON r.hook = h.name
-             WHERE h.name = ?1 GROUP BY h.name",
-            [name],
-            |row| {
-                Ok(StoredHook {
-                    name: row.get(0)?,
-                    contract: json_column(row, 1)?,
-                    live_version: row.get(2)?,
-                    latest_version: row.get(3)?,
-                    created_at: row.get(4)?,
-                })
-            },
-        )
-        .map_err(|e| self.error(format_args!("reading hook `{name}`"), e))
+        sql::hook(self, name)
     }
 
-    fn hooks(&mut self) -> Result<Vec<HookSummary>, Error> {
-        self.query_all(
-            "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
-                    MAX(r.version), COUNT(r.version), MAX(r.created_at)
-             FROM hooks h JOIN releases r ON r.hook = h.name
-             GROUP BY h.name ORDER BY h.name",
-            [],
-            |row| {
-                Ok(HookSummary {
-                    name: row.get(0)?,
-                    contract: json_column(row, 1)?,
-                    contract_digest: row.get(2)?,
-                    live_version: row.get(3)?,
-                    created_at: row.get(4)?,
-                    latest_version: row.get(5)?,
-                    releases: row.get(6)?,
-                    updated_at: row.get(7)?,
-                })
-            },
-        )
-        .map_err(|e| self.error("listing hooks", e))
+    fn hooks(&mut self, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
+        sql::hooks(self, name)
     }
 
     fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
-        self.query_one(
-            &format!("{RELEASE_SELECT} WHERE hook = ?1 AND version = ?2"),
-            params![hook, version],
-            release_from_row,
-        )
-        .map_err(|e| self.error(format_args!("reading release `{hook}` v{version}"), e))
+        sql::release(self, hook, version)
     }
 
     fn release_by_digest(&mut self, hook: &str, digest: &str) -> Result<Option<Release>, Error> {
-        self.query_one(
-            &format!("{RELEASE_SELECT} WHERE hook = ?1 AND digest = ?2"),
-            params![hook, digest],
-            release_from_row,
-        )
-        .map_err(|e| self.error(format_args!("reading the release of `{hook}` {digest}"), e))
+        sql::release_by_digest(self, hook, digest)
     }
 
     fn releases(&mut self, hook: &str) -> Result<Vec<Release>, Error> {
-        self.query_all(
-            &format!("{RELEASE_SELECT} WHERE hook = ?1 ORDER BY version"),
-            [hook],
-            release_from_row,
-        )
-        .map_err(|e| self.error(format_args!("listing the releases of `{hook}`"), e))
+        sql::releases(self, hook)
     }
 
     fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error> {
-        self.query_all(
-            "SELECT from_version, to_version, cause, moved_at FROM live_moves
-             WHERE hook = ?1 ORDER BY seq",
-            [hook],
-            |row| {
-                Ok(LiveMove {
-                    from_version: row.get(0)?,
-                    to_version: row.get(1)?,
-                    cause: row.get(2)?,
-                    moved_at: row.get(3)?,
-                })
-            },
-        )
-        .map_err(|e| self.error(format_args!("listing the live moves of `{hook}`"), e))
+        sql::live_moves(self, hook)
     }
 
-    fn runs(&mut self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.query_all(
-            &format!("{RUN_SELECT} WHERE ?1 IS NULL OR hook = ?1 ORDER BY seq DESC LIMIT ?2"),
-            params![hook, limit],
-            run_from_row,
-        )
-        .map_err(|e| self.error("listing runs", e))
+    fn runs_page(
+        &mut self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredRun)>, Error> {
+        sql::runs_page(self, filter, before, limit)
     }
 
     fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error> {
-        self.query_one(
-            &format!("{RUN_SELECT} WHERE run_id = ?1"),
-            [run_id],
-            run_from_row,
-        )
-        .map_err(|e| self.error(format_args!("reading run {run_id}"), e))
+        sql::run(self, run_id)
     }
 
     fn runs_by_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        // `substr`, not `LIKE`: a prefix is compared as text, with no wildcards in it.
-        self.query_all(
-            &format!("{RUN_SELECT} WHERE substr(run_id, 1, length(?1)) = ?1 LIMIT ?2"),
-            params![prefix, limit],
-            run_from_row,
-        )
-        .map_err(|e| self.error(format_args!("reading runs starting with `{prefix}`"), e))
+        sql::runs_by_prefix(self, prefix, limit)
     }
 
     fn count_runs_by_prefix(&mut self, prefix: &str) -> Result<u64, Error> {
-        self.query_one(
-            "SELECT COUNT(*) FROM runs WHERE substr(run_id, 1, length(?1)) = ?1",
-            [prefix],
-            |row| row.get::<_, i64>(0),
-        )
-        .map(|count| count.unwrap_or(0) as u64)
-        .map_err(|e| self.error(format_args!("counting runs starting with `{prefix}`"), e))
+        sql::count_runs_by_prefix(self, prefix)
     }
 
     fn batch_by_key(
@@ -478,27 +587,7 @@ impl ReadTx for SqliteTx<'_> {
         key: &str,
         snapshot_digest: &str,
     ) -> Result<Option<StoredBatch>, Error> {
-        self.query_one(
-            "SELECT batch_id, idempotency_key, snapshot_digest, run_ids, summary, recorded_at
-             FROM batches WHERE idempotency_key = ?1 AND snapshot_digest = ?2",
-            [key, snapshot_digest],
-            |row| {
-                Ok(StoredBatch {
-                    batch_id: row.get(0)?,
-                    idempotency_key: row.get(1)?,
-                    snapshot_digest: row.get(2)?,
-                    run_ids: json_column(row, 3)?,
-                    summary: json_column(row, 4)?,
-                    recorded_at: row.get(5)?,
-                })
-            },
-        )
-        .map_err(|e| {
-            self.error(
-                format_args!("reading the batch of key `{key}` for {snapshot_digest}"),
-                e,
-            )
-        })
+        sql::batch_by_key(self, key, snapshot_digest)
     }
 }
 
@@ -518,20 +607,9 @@ impl WriteTx for SqliteTx<'_> {
         name: &str,
         contract: &Contract,
         live_version: u32,
-        created_at: &str,
+        created_at: OffsetDateTime,
     ) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO hooks (name, contract, contract_digest, live_version, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                name,
-                contract_json(contract),
-                contract.digest(),
-                live_version,
-                created_at
-            ],
-        )
-        .map_err(|e| self.error(format_args!("inserting hook `{name}`"), e))
+        sql::insert_hook(self, name, contract, live_version, created_at)
     }
 
     fn update_hook(
@@ -540,171 +618,39 @@ impl WriteTx for SqliteTx<'_> {
         contract: &Contract,
         live_version: u32,
     ) -> Result<(), Error> {
-        self.execute(
-            "UPDATE hooks SET contract = ?2, contract_digest = ?3, live_version = ?4
-             WHERE name = ?1",
-            params![
-                name,
-                contract_json(contract),
-                contract.digest(),
-                live_version
-            ],
-        )
-        .map_err(|e| self.error(format_args!("updating hook `{name}`"), e))
+        sql::update_hook(self, name, contract, live_version)
     }
 
     fn insert_release(&mut self, release: &Release) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO releases (hook, version, digest, size, contract, contract_digest, config,
-                 config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
-                 created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                release.hook,
-                release.version,
-                release.digest,
-                release.size as i64,
-                contract_json(&release.contract),
-                release.contract_digest,
-                release.config,
-                release.config_digest,
-                release.limits.fuel_per_record as i64,
-                release.limits.memory_bytes as i64,
-                release.limits.timeout_ms as i64,
-                release.source_ref,
-                release.built_by,
-                release.created_at,
-            ],
-        )
-        .map_err(|e| {
-            self.error(
-                format_args!("inserting release `{}` v{}", release.hook, release.version),
-                e,
-            )
-        })
+        let describe = self.store.describe.clone();
+        sql::insert_release(self, &describe, release)
     }
 
     fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO live_moves (hook, from_version, to_version, cause, moved_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                hook,
-                moved.from_version,
-                moved.to_version,
-                moved.cause,
-                moved.moved_at
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording a live move of `{hook}`"), e))
+        sql::insert_live_move(self, hook, moved)
     }
 
-    fn insert_run(&mut self, run: &RunEntry<'_>, recorded_at: &str) -> Result<(), Error> {
-        let record = run.record;
-        let json = serde_json::to_string(record).expect("run records serialize");
-        let status = serde_json::to_value(record.status).expect("statuses serialize");
-        let c = record.records;
-        self.execute(
-            "INSERT INTO runs (run_id, hook, version, digest, status, started_at, finished_at,
-                 total, passed, rejected, errored, config, out_dir, replay_of, recorded_at, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-            params![
-                record.run_id,
-                record.hook.name,
-                record.hook.version,
-                record.hook.digest,
-                status.as_str(),
-                record.started_at,
-                record.finished_at,
-                c.total as i64,
-                c.passed as i64,
-                c.rejected as i64,
-                c.errored as i64,
-                run.config,
-                run.out_dir,
-                record.replay_of,
-                recorded_at,
-                json,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording run {}", record.run_id), e))
+    fn insert_run(
+        &mut self,
+        run: &RunEntry<'_>,
+        recorded_at: OffsetDateTime,
+        recorded_by: Option<&Actor>,
+    ) -> Result<(), Error> {
+        let describe = self.store.describe.clone();
+        sql::insert_run(self, &describe, run, recorded_at, recorded_by)
     }
 
     fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error> {
-        self.execute(
-            "INSERT INTO batches (batch_id, idempotency_key, snapshot_digest, run_ids, summary,
-                 recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                batch.batch_id,
-                batch.idempotency_key,
-                batch.snapshot_digest,
-                serde_json::to_string(&batch.run_ids).expect("strings serialize"),
-                serde_json::to_string(&batch.summary).expect("JSON values serialize"),
-                batch.recorded_at,
-            ],
-        )
-        .map_err(|e| self.error(format_args!("recording batch {}", batch.batch_id), e))
+        sql::insert_batch(self, batch)
     }
 
     fn commit(mut self: Box<Self>) -> Result<(), Error> {
         self.conn
             .execute_batch("COMMIT")
-            .map_err(|e| self.error("committing", e))?;
+            .map_err(|e| self.store.error("committing", e))?;
         self.finished = true;
         Ok(())
     }
-}
-
-fn contract_json(contract: &Contract) -> String {
-    serde_json::to_string(contract).expect("contracts serialize")
-}
-
-/// Every column of a release but its `live` flag, which is the hook's to say.
-const RELEASE_SELECT: &str = "SELECT hook, version, digest, size, contract, contract_digest,
-    config, config_digest, fuel_per_record, memory_bytes, timeout_ms, source_ref, built_by,
-    created_at FROM releases";
-
-fn release_from_row(row: &Row<'_>) -> rusqlite::Result<Release> {
-    Ok(Release {
-        hook: row.get(0)?,
-        version: row.get(1)?,
-        digest: row.get(2)?,
-        size: row.get::<_, i64>(3)? as u64,
-        contract: json_column(row, 4)?,
-        contract_digest: row.get(5)?,
-        config: row.get(6)?,
-        config_digest: row.get(7)?,
-        limits: ReleaseLimits {
-            fuel_per_record: row.get::<_, i64>(8)? as u64,
-            memory_bytes: row.get::<_, i64>(9)? as u64,
-            timeout_ms: row.get::<_, i64>(10)? as u64,
-        },
-        source_ref: row.get(11)?,
-        built_by: row.get(12)?,
-        created_at: row.get(13)?,
-        live: false,
-    })
-}
-
-const RUN_SELECT: &str = "SELECT record, config, out_dir, recorded_at FROM runs";
-
-fn run_from_row(row: &Row<'_>) -> rusqlite::Result<StoredRun> {
-    Ok(StoredRun {
-        record: json_column::<RunRecord>(row, 0)?,
-        config: row.get(1)?,
-        out_dir: row.get(2)?,
-        recorded_at: row.get(3)?,
-    })
-}
-
-/// Reads a JSON text column into `T`; a column that does not parse is reported as a
-/// conversion failure of that column, not a panic.
-fn json_column<T: serde::de::DeserializeOwned>(row: &Row<'_>, index: usize) -> rusqlite::Result<T> {
-    let text: String = row.get(index)?;
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
-    })
 }
 
 #[cfg(test)]

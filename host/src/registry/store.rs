@@ -49,12 +49,14 @@
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
+
+use super::actor::Actor;
+use super::types::{HookSummary, LiveMove, Release, RunFilter, StoredRun};
 use crate::contract::Contract;
 use crate::error::Error;
 use crate::provenance::{RunEntry, StoredBatch};
 use crate::sink::FeatureTables;
-
-use super::{HookSummary, LiveMove, Release, StoredRun};
 
 /// Where the registry's records are kept. Object-safe, so a [`Registry`](super::Registry)
 /// holds any backend as a `Box<dyn Store>`.
@@ -69,6 +71,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// other writers in any process (see the module docs). Dropped without
     /// [`WriteTx::commit`], it is rolled back.
     fn write(&self) -> Result<Box<dyn WriteTx + '_>, Error>;
+
+    /// Checks that the store answers (a health check): by default, a read snapshot begun
+    /// and one hook looked up.
+    fn check(&self) -> Result<(), Error> {
+        self.read()?.hook("").map(drop)
+    }
 
     /// Fleet-wide batch claims, for a store shared by several machines. By default `None`:
     /// one machine's processes rely on [`Registry::record_batch`](super::Registry::record_batch)
@@ -153,20 +161,18 @@ pub struct StoredHook {
     pub live_version: u32,
     /// Its newest release's version (the highest it has).
     pub latest_version: u32,
-    /// When the hook was first published (RFC 3339).
-    pub created_at: String,
+    /// When the hook was first published.
+    pub created_at: OffsetDateTime,
 }
 
 /// Reads, each one small query. On a [`WriteTx`] they see the transaction's own writes.
-///
-/// A [`Release`] read from a store always has `live: false`: where the pointer is is the
-/// hook's, and the registry sets the flag from [`StoredHook::live_version`].
 pub trait ReadTx {
     /// The hook named `name`, if it has been published.
     fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error>;
 
-    /// Every hook with its release count and times, by name.
-    fn hooks(&mut self) -> Result<Vec<HookSummary>, Error>;
+    /// Every hook (or the one named `name`, if it exists) with its newest version and its
+    /// times, by name.
+    fn hooks(&mut self, name: Option<&str>) -> Result<Vec<HookSummary>, Error>;
 
     /// Release `version` of `hook`, if there is one.
     fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error>;
@@ -180,9 +186,15 @@ pub trait ReadTx {
     /// Every move of `hook`'s live pointer, oldest first.
     fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error>;
 
-    /// The most recently recorded runs first, of one hook (by name) or of all, at most
-    /// `limit`.
-    fn runs(&mut self, hook: Option<&str>, limit: usize) -> Result<Vec<StoredRun>, Error>;
+    /// The runs `filter` keeps that were recorded before the run numbered `before` (every
+    /// run, when `None`), the most recently recorded first, at most `limit`, each with its
+    /// number in recording order (what `before` takes).
+    fn runs_page(
+        &mut self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredRun)>, Error>;
 
     /// The run whose id is exactly `run_id`, if there is one.
     fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error>;
@@ -219,7 +231,7 @@ pub trait WriteTx: ReadTx {
         name: &str,
         contract: &Contract,
         live_version: u32,
-        created_at: &str,
+        created_at: OffsetDateTime,
     ) -> Result<(), Error>;
 
     /// Sets the hook's two mutable fields: its contract and its live pointer.
@@ -230,16 +242,21 @@ pub trait WriteTx: ReadTx {
         live_version: u32,
     ) -> Result<(), Error>;
 
-    /// Adds `release` (its `live` flag is not stored). Its hook must exist; its
-    /// `(hook, version)` and `(hook, digest)` must be new.
+    /// Adds `release`. Its hook must exist; its `(hook, version)` and `(hook, digest)` must be
+    /// new.
     fn insert_release(&mut self, release: &Release) -> Result<(), Error>;
 
     /// Appends a move to `hook`'s live pointer history.
     fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error>;
 
-    /// Appends a run, recorded at `recorded_at` (RFC 3339). A run id already recorded is
-    /// refused.
-    fn insert_run(&mut self, run: &RunEntry<'_>, recorded_at: &str) -> Result<(), Error>;
+    /// Appends a run, recorded at `recorded_at` by `recorded_by`. A run id already recorded
+    /// is refused.
+    fn insert_run(
+        &mut self,
+        run: &RunEntry<'_>,
+        recorded_at: OffsetDateTime,
+        recorded_by: Option<&Actor>,
+    ) -> Result<(), Error>;
 
     /// Adds a batch. Its id, and its key with its snapshot, must be new.
     fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error>;

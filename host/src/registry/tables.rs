@@ -42,13 +42,14 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::postgres::{PgError, PgPool, PgTx, pg_error};
+use super::rows::contract_json;
 use super::store::WriteTx;
 use super::{log_batch_recorded, record_batch_in, record_run_in};
 use crate::contract::{CheckedRows, Column, ColumnType, Contract};
 use crate::digest::hex;
 use crate::error::Error;
 use crate::evolution::{Evolution, classify};
-use crate::provenance::{BatchRecorded, NewBatch, RunEntry, now_rfc3339};
+use crate::provenance::{BatchRecorded, NewBatch, RunEntry};
 use crate::sink::{
     FeatureSink, FeatureTables, TableBatch, TableHook, TableOutput, Written, content_line,
 };
@@ -328,7 +329,7 @@ impl PgFeatureTables {
                 pg_error(
                     self.pool.describe(),
                     format_args!("reading the contract of feature table {table}"),
-                    PgError(e.to_string()),
+                    PgError::new(e.to_string()),
                 )
             })?;
         let ddl = |sql: &str| {
@@ -336,7 +337,7 @@ impl PgFeatureTables {
                 .block_on(tx.client().batch_execute(sql))
                 .map_err(|e| tx.error(format_args!("changing feature table {table}: {sql}"), e))
         };
-        let now = now_rfc3339();
+        let now = super::rows::now();
         match stored {
             None => {
                 let exists = tx
@@ -430,11 +431,6 @@ impl PgFeatureTables {
             .block_on(tx.client().batch_execute(&statement))
             .map_err(fail)
     }
-}
-
-/// A contract as JSON text, as `feature_tables` keeps it.
-fn contract_json(contract: &Contract) -> String {
-    serde_json::to_string(contract).expect("a contract serializes")
 }
 
 /// `CREATE TABLE` for `contract`'s rows.
@@ -570,7 +566,7 @@ impl PgTableBatch {
             return Err(pg_error(
                 &describe,
                 "recording runs with their feature rows",
-                PgError(format!(
+                PgError::new(format!(
                     "a write of the batch's rows failed, so none is kept: {why}"
                 )),
             ));
@@ -628,7 +624,7 @@ impl TableSink {
     fn error(&self, operation: String, reason: String) -> Error {
         let conn = lock(&self.conn);
         let describe = conn.tx.as_ref().map_or("", |tx| tx.pool().describe());
-        pg_error(describe, operation, PgError(reason))
+        pg_error(describe, operation, PgError::new(reason))
     }
 
     /// Sends the buffered rows with one `COPY`.
@@ -651,7 +647,7 @@ impl TableSink {
             Ok(tx) => tx,
             Err(why) => {
                 let describe = conn.tx.as_ref().map_or("", |tx| tx.pool().describe());
-                return Err(pg_error(describe, operation(), PgError(why)));
+                return Err(pg_error(describe, operation(), PgError::new(why)));
             }
         };
         let copied = tx.pool().block_on(async {

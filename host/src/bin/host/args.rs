@@ -91,7 +91,8 @@ well-formed contract, under the size cap. Its contract is compared with the hook
                          column, a renamed feature or changed cardinality: refused, every
                          change listed
 Publishing a digest the hook already has prints the existing release and moves nothing; a new
-digest becomes the next version and takes the live pointer.
+digest becomes the next version and takes the live pointer (unless --no-live). The release
+records who published it: this process's user and machine, `local:USER@HOST`.
 
 Prints `NAME vN sha256:… created` or `NAME vN sha256:… existing`.
 
@@ -100,6 +101,38 @@ Examples:
       --source-ref \"$(git rev-parse HEAD)\" --built-by ci
   host publish require_fields.wasm --name require_fields --config '{\"required\": [\"title\"]}' \\
       --fuel 100000000 --memory 16MiB --timeout 2s";
+
+const RELEASES_AFTER_HELP: &str = "\
+Each release shows who published it (PUBLISHED_BY): over the storage itself (a root or a
+--registry URL) that is the operating-system user and machine, `local:USER@HOST`; through the
+HTTP service, the verified token's issuer and subject, `token:ISSUER/SUBJECT`. BUILT_BY is what
+the publisher said (--built-by), kept as given. Releases published before hookhost recorded it
+show `-`.
+
+The live pointer's history lists every move, publishes included: when, from and to, why
+(`publish` or `live`), who moved it and the reason given with --reason.
+
+--json prints {\"releases\": [...], \"live_history\": [...]}: each release with `live`,
+`published_by` ({\"kind\": \"local\", \"user\", \"host\"} or {\"kind\": \"token\", \"issuer\", \"subject\",
+\"token_id\"}, or null) and its other fields; each move with `moved_by` and `reason`.";
+
+const LIVE_AFTER_HELP: &str = "\
+With VERSION, moves the pointer there; releases and runs never change. The move is recorded in
+the pointer's history with the time, who moved it (`local:USER@HOST`: this process's user and
+machine) and the reason given with --reason (at most 1024 bytes). A pointer already on VERSION
+does not move, and nothing is recorded.
+
+--expect N makes the move conditional (compare-and-set): if the pointer is not on vN when the
+move is made — someone moved it since you looked — nothing moves and the command fails, saying
+where it is. Scripts that roll back use it so that two operators never undo each other.
+
+Without VERSION, shows where the pointer is and every move it made, oldest first, with who,
+why and when.
+
+Examples:
+  host live text_stats                                  # where it is, and its history
+  host live text_stats 2 --reason \"v3 rejects every record\" --expect 3
+  host live text_stats 3 --json";
 
 const REPLAY_AFTER_HELP: &str = "\
 The input must be the bytes the run read (its sha256 is checked first). The replay uses the
@@ -139,9 +172,12 @@ pub enum Command {
     Publish(PublishArgs),
     /// List the registered hooks.
     Hooks(HooksArgs),
-    /// List a hook's releases and its live pointer's history.
+    /// List a hook's releases (who published each) and its live pointer's history.
+    #[command(after_help = RELEASES_AFTER_HELP)]
     Releases(ReleasesArgs),
-    /// Point a hook's live pointer at one of its releases (a rollback is a move back).
+    /// Point a hook's live pointer at one of its releases (a rollback is a move back), or
+    /// show where it is and every move it made, with who and why.
+    #[command(after_help = LIVE_AFTER_HELP)]
     Live(LiveArgs),
     /// List recorded runs, newest first.
     Runs(RunsArgs),
@@ -308,9 +344,14 @@ pub struct PublishArgs {
     /// Where the component was built from: a commit, a tag.
     #[arg(long, value_name = "REF")]
     pub source_ref: Option<String>,
-    /// Who or what built it.
+    /// Who or what built it, kept as given (who published it is recorded apart, from the
+    /// operating system: `local:USER@HOST`).
     #[arg(long, value_name = "WHO")]
     pub built_by: Option<String>,
+    /// Record the release without moving the live pointer to it (a hook's first release is
+    /// live all the same); `host live` moves it later.
+    #[arg(long)]
+    pub no_live: bool,
     /// The largest component accepted.
     #[arg(long, value_name = "SIZE", value_parser = limits::parse_size,
           default_value_t = DEFAULT_MAX_COMPONENT_BYTES)]
@@ -340,9 +381,16 @@ pub struct ReleasesArgs {
 pub struct LiveArgs {
     /// The hook.
     pub name: String,
-    /// The release to make live (`3` or `v3`).
+    /// The release to make live (`3` or `v3`). Without it, the pointer and its history are
+    /// shown.
     #[arg(value_parser = parse_version)]
-    pub version: u32,
+    pub version: Option<u32>,
+    /// Why the pointer moves, recorded with the move (at most 1024 bytes).
+    #[arg(long, value_name = "TEXT", requires = "version")]
+    pub reason: Option<String>,
+    /// Move only if the pointer is on this release now; otherwise move nothing and fail.
+    #[arg(long, value_name = "N", value_parser = parse_version, requires = "version")]
+    pub expect: Option<u32>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

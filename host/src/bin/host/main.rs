@@ -22,7 +22,7 @@ use hookhost::hookset::read_config;
 use hookhost::limits::{self, Ceilings};
 use hookhost::output::{FEATURES_FILE, PARQUET_FILE};
 use hookhost::provenance::{RunRecord, RunStatus};
-use hookhost::registry::{PublishRequest, Registry, RegistryLocation};
+use hookhost::registry::{Actor, LiveRequest, PublishRequest, Registry, RegistryLocation};
 use hookhost::replay::{ReplayRequest, replay};
 use hookhost::scaffold;
 use hookhost::sink::Features;
@@ -130,12 +130,7 @@ fn report_set(result: &BatchResult) -> Result<ExitCode> {
             .unwrap_or_default();
         println!(
             "{}{version}: run {}: {}: {} passed, {} rejected, {} errored",
-            hook.name,
-            hook.run.run_id,
-            print::status(hook.run.status),
-            c.passed,
-            c.rejected,
-            c.errored
+            hook.name, hook.run.run_id, hook.run.status, c.passed, c.rejected, c.errored
         );
     }
     let c = result.records;
@@ -170,12 +165,7 @@ fn report(record: &RunRecord) -> Result<ExitCode> {
         .unwrap_or(0);
     println!(
         "run {}: {}: {} records: {} passed ({rows} feature rows), {} rejected, {} errored",
-        record.run_id,
-        print::status(record.status),
-        c.total,
-        c.passed,
-        c.rejected,
-        c.errored
+        record.run_id, record.status, c.total, c.passed, c.rejected, c.errored
     );
     if let (Some(name), Some(version)) = (&record.hook.name, record.hook.version) {
         println!("hook {name} v{version} {}", record.hook.digest);
@@ -238,6 +228,8 @@ fn publish(root: &Place, args: PublishArgs) -> Result<ExitCode> {
         limits,
         source_ref: args.source_ref,
         built_by: args.built_by,
+        make_live: !args.no_live,
+        actor: Actor::local(),
     };
     let published = registry.publish(&host, &bytes, &args.file.display().to_string(), request)?;
     print::published(&published, args.json)?;
@@ -252,17 +244,22 @@ fn hooks(root: &Place, args: HooksArgs) -> Result<ExitCode> {
 
 fn releases(root: &Place, args: ReleasesArgs) -> Result<ExitCode> {
     let registry = root.open_existing()?;
-    let releases = registry.releases(&args.name)?;
-    let history = registry.live_history(&args.name)?;
-    print::releases(&releases, &history, args.json)?;
+    print::releases(&registry.release_history(&args.name)?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn live(root: &Place, args: LiveArgs) -> Result<ExitCode> {
     let registry = root.open_existing()?;
-    let moved = registry.set_live(&args.name, args.version)?;
-    let release = registry.release(&args.name, Some(args.version))?;
-    print::live(&release, moved, args.json)?;
+    let Some(version) = args.version else {
+        print::live_history(&registry.live_history(&args.name)?, args.json)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let request = LiveRequest {
+        expected_live: args.expect,
+        reason: args.reason,
+        actor: Actor::local(),
+    };
+    print::live(&registry.set_live(&args.name, version, request)?, args.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -359,15 +356,9 @@ impl Place {
         Registry::open_existing_at(&self.location, &self.root)
     }
 
-    /// The compiled-code cache under the root, when a local registry is there (a command
-    /// never creates a root just to cache code), and always with a shared registry, whose
-    /// machines each keep their own.
+    /// The compiled-code cache, by the library's rule ([`RegistryLocation::code_cache`]).
     fn code_cache(&self) -> Option<PathBuf> {
-        let cache = self.root.join(hookhost::cache::CODE_CACHE_DIR);
-        match self.location {
-            RegistryLocation::Local => Registry::exists(&self.root).then_some(cache),
-            RegistryLocation::Postgres(_) => Some(cache),
-        }
+        self.location.code_cache(&self.root)
     }
 }
 

@@ -5,24 +5,29 @@ use hookhost::HookComponent;
 use hookhost::contract::Contract;
 use hookhost::evolution::Evolution;
 use hookhost::limits::format_size;
-use hookhost::provenance::RunStatus;
-use hookhost::registry::{HookSummary, LiveMove, Published, Release, StoredRun};
+use hookhost::registry::{
+    Actor, HookSummary, LiveHistory, LiveMove, LiveMoved, Published, ReleaseHistory, ReleaseView,
+    StoredRun,
+};
 use hookhost::replay::ReplayReport;
 use serde::Serialize;
 use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 fn print_json(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
-/// A status as `run.json` writes it.
-pub fn status(status: RunStatus) -> &'static str {
-    match status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-    }
+/// A registry time as the JSON has it (RFC 3339).
+fn when(time: OffsetDateTime) -> String {
+    time.format(&Rfc3339).unwrap_or_else(|_| time.to_string())
+}
+
+/// Who did it, or `-` when it was not recorded.
+fn who(actor: Option<&Actor>) -> String {
+    actor.map_or_else(|| "-".to_owned(), Actor::to_string)
 }
 
 /// Prints rows as columns padded to their widest cell; the last column is not padded.
@@ -109,7 +114,7 @@ pub fn component(hook: &HookComponent, as_json: bool) -> Result<()> {
 }
 
 /// `host inspect NAME[@VERSION]`.
-pub fn release(release: &Release, as_json: bool) -> Result<()> {
+pub fn release(release: &ReleaseView, as_json: bool) -> Result<()> {
     if as_json {
         return print_json(release);
     }
@@ -117,7 +122,14 @@ pub fn release(release: &Release, as_json: bool) -> Result<()> {
     println!("release:      {} v{}{live}", release.hook, release.version);
     println!("digest:       {}", release.digest);
     println!("size:         {} bytes", release.size);
-    println!("created:      {}", release.created_at);
+    println!("created:      {}", when(release.created_at));
+    println!(
+        "published by: {}",
+        release
+            .published_by
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), Actor::audit)
+    );
     println!(
         "source ref:   {}",
         release.source_ref.as_deref().unwrap_or("-")
@@ -156,7 +168,13 @@ pub fn published(published: &Published, as_json: bool) -> Result<()> {
         println!("contract grew: new nullable column(s) {}", added.join(", "));
     }
     match (published.created, published.previous_live) {
-        (true, Some(previous)) => println!("live: v{previous} -> v{}", release.version),
+        (true, Some(previous)) if release.live => {
+            println!("live: v{previous} -> v{}", release.version)
+        }
+        (true, Some(previous)) => println!(
+            "live: still v{previous} (`host live {} {}` moves it)",
+            release.hook, release.version
+        ),
         (true, None) => println!("live: v{}", release.version),
         (false, _) if !release.live => println!(
             "(not live: the live pointer is elsewhere; `host live {} {}` moves it)",
@@ -185,7 +203,7 @@ pub fn hooks(hooks: &[HookSummary], as_json: bool) -> Result<()> {
                 format!("v{}", h.latest_version),
                 h.contract.feature.clone(),
                 h.contract.columns.len().to_string(),
-                h.updated_at.clone(),
+                when(h.updated_at),
             ]
         })
         .collect();
@@ -197,61 +215,88 @@ pub fn hooks(hooks: &[HookSummary], as_json: bool) -> Result<()> {
 }
 
 /// `host releases NAME`.
-pub fn releases(releases: &[Release], history: &[LiveMove], as_json: bool) -> Result<()> {
+pub fn releases(history: &ReleaseHistory, as_json: bool) -> Result<()> {
     if as_json {
-        return print_json(&json!({"releases": releases, "live_history": history}));
+        return print_json(history);
     }
-    let rows: Vec<Vec<String>> = releases
+    let rows: Vec<Vec<String>> = history
+        .releases
         .iter()
         .map(|r| {
             vec![
                 format!("{}v{}", if r.live { "*" } else { " " }, r.version),
                 short(&r.digest).to_owned(),
-                r.created_at.clone(),
+                when(r.created_at),
+                who(r.published_by.as_ref()),
                 r.source_ref.clone().unwrap_or_else(|| "-".into()),
                 r.built_by.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();
     table(
-        &[" VERSION", "DIGEST", "CREATED", "SOURCE_REF", "BUILT_BY"],
+        &[
+            " VERSION",
+            "DIGEST",
+            "CREATED",
+            "PUBLISHED_BY",
+            "SOURCE_REF",
+            "BUILT_BY",
+        ],
         &rows,
     );
     println!("(* live)");
     println!("live pointer history:");
-    for moved in history {
+    moves(&history.live_history);
+    Ok(())
+}
+
+/// The moves of a live pointer, one a line: when, from and to, why, who, the reason.
+fn moves(moves: &[LiveMove]) {
+    for moved in moves {
         let from = moved
             .from_version
             .map_or_else(|| "-".to_owned(), |v| format!("v{v}"));
+        let reason = moved
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         println!(
-            "  {}  {from} -> v{}  ({})",
-            moved.moved_at, moved.to_version, moved.cause
+            "  {}  {from} -> v{}  ({}) by {}{reason}",
+            when(moved.moved_at),
+            moved.to_version,
+            moved.cause.as_str(),
+            who(moved.moved_by.as_ref()),
         );
+    }
+}
+
+/// `host live NAME VERSION`.
+pub fn live(moved: &LiveMoved, as_json: bool) -> Result<()> {
+    if as_json {
+        return print_json(moved);
+    }
+    match moved.moved {
+        true => println!(
+            "{}: live v{} -> v{} {}",
+            moved.hook, moved.from, moved.to, moved.release.digest
+        ),
+        false => println!(
+            "{}: live is already v{} {} (nothing recorded)",
+            moved.hook, moved.to, moved.release.digest
+        ),
     }
     Ok(())
 }
 
-/// `host live NAME VERSION`.
-pub fn live(release: &Release, moved_from: Option<u32>, as_json: bool) -> Result<()> {
+/// `host live NAME`: where the pointer is and every move it made.
+pub fn live_history(history: &LiveHistory, as_json: bool) -> Result<()> {
     if as_json {
-        return print_json(&json!({
-            "hook": release.hook,
-            "live_version": release.version,
-            "digest": release.digest,
-            "previous_version": moved_from,
-            "moved": moved_from.is_some(),
-        }));
+        return print_json(history);
     }
-    match moved_from {
-        Some(from) => println!(
-            "{}: live v{from} -> v{} {}",
-            release.hook, release.version, release.digest
-        ),
-        None => println!(
-            "{}: live is already v{} {}",
-            release.hook, release.version, release.digest
-        ),
-    }
+    println!("{}: live v{}", history.hook, history.live_version);
+    println!("moves (oldest first):");
+    moves(&history.moves);
     Ok(())
 }
 
@@ -277,7 +322,7 @@ pub fn runs(runs: &[StoredRun], as_json: bool) -> Result<()> {
             vec![
                 r.run_id.clone(),
                 hook,
-                status(r.status).to_owned(),
+                r.status.as_str().to_owned(),
                 format!("{}/{}/{}/{}", c.total, c.passed, c.rejected, c.errored),
                 r.started_at.clone(),
                 r.replay_of
@@ -319,7 +364,14 @@ pub fn run(run: &StoredRun, as_json: bool) -> Result<()> {
         "out_dir",
         run.out_dir.as_deref().unwrap_or("(not kept)")
     );
-    println!("{:width$}  {}", "recorded_at", run.recorded_at);
+    println!("{:width$}  {}", "recorded_at", when(run.recorded_at));
+    println!(
+        "{:width$}  {}",
+        "recorded_by",
+        run.recorded_by
+            .as_ref()
+            .map_or_else(|| "-".to_owned(), Actor::audit)
+    );
     Ok(())
 }
 
@@ -357,7 +409,7 @@ pub fn replay(report: &ReplayReport, as_json: bool) -> Result<()> {
         "replay {} of run {}: {}: {} records: {} passed, {} rejected, {} errored",
         report.replay.run_id,
         report.original.run_id,
-        status(report.replay.status),
+        report.replay.status,
         c.total,
         c.passed,
         c.rejected,

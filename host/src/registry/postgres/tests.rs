@@ -30,6 +30,11 @@ pub(in crate::registry) fn count_rows(root: &Path, table: &str) -> u64 {
     row.get::<_, i64>(0) as u64
 }
 
+/// Creates the database of test root `root` with the schema before issue 26 (version 3).
+pub(in crate::registry) fn create_previous(root: &Path) {
+    PostgresStore::create_at_version(&harness::database_for_root(root), 3).unwrap();
+}
+
 /// Runs `statement` with a connection of its own.
 pub(in crate::registry) fn execute_raw(root: &Path, statement: &str) -> Result<(), String> {
     raw(root).execute_raw(statement).map(drop)

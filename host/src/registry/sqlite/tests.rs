@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::*;
-use crate::registry::tests::{base_contract, new_release, run_id, run_record};
-use crate::registry::{Blobs, DB_FILE, NewBatch, Recorder, Registry};
+use crate::registry::tests::{base_contract, move_live, new_release, run_id, run_record};
+use crate::registry::{DB_FILE, NewBatch, Registry, RunFilter};
 
 /// How many rows `table` holds, read with a connection of its own.
 pub(in crate::registry) fn count_rows(root: &Path, table: &str) -> u64 {
@@ -87,21 +87,13 @@ fn reopening_keeps_everything_and_does_not_migrate_again() {
 fn a_version_1_registry_upgrades_in_place_and_keeps_its_data() {
     let root = tempfile::tempdir().unwrap();
     let path = root.path().join(DB_FILE);
-    let old = Registry::with_store(
-        root.path(),
-        Box::new(SqliteStore::create_at_version(&path, 1).unwrap()),
-        Blobs::open_dir(root.path()).unwrap(),
-    );
-    old.record_release(new_release("stats", "a", base_contract()))
-        .unwrap();
-    let record = run_record(&run_id(1), Some(("stats", 1)));
-    old.record_run(RunEntry {
-        record: &record,
-        config: "{}",
-        out_dir: Some("/out"),
-    })
-    .unwrap();
-    drop(old);
+    drop(SqliteStore::create_at_version(&path, 1).unwrap());
+    // What a version 1 host wrote, by its own columns.
+    let mut record = run_record(&run_id(1), Some(("stats", 1)));
+    record.worker = Some("old-box:7".into());
+    for statement in crate::registry::tests::previous_schema_rows(&record) {
+        execute_raw(root.path(), &statement).unwrap();
+    }
     let tables = |conn: &Connection| -> i64 {
         conn.query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'batches'",
@@ -115,14 +107,21 @@ fn a_version_1_registry_upgrades_in_place_and_keeps_its_data() {
     drop(conn);
 
     let registry = Registry::open(root.path()).unwrap();
-    assert_eq!((user_version(&path), SCHEMA_VERSION), (2, 2));
+    assert_eq!((user_version(&path), SCHEMA_VERSION), (3, 3));
     assert_eq!(tables(&Connection::open(&path).unwrap()), 1);
-    assert_eq!(registry.resolve("stats").unwrap().version, 1);
+    assert_eq!(registry.resolve("stats").unwrap().version, 2);
     let kept = registry.run_record(&record.run_id).unwrap();
     assert_eq!(
-        (kept.record, kept.out_dir.as_deref()),
-        (record, Some("/out"))
+        (kept.record.clone(), kept.out_dir.as_deref()),
+        (record.clone(), Some("/out"))
     );
+    // The runs recorded before have their worker as a column too, from their record.
+    let filter = RunFilter {
+        worker: Some("old-box:7".into()),
+        ..RunFilter::default()
+    };
+    let page = registry.runs_page(&filter, 10, None).unwrap();
+    assert_eq!(page.runs, [kept]);
     let runs = [];
     registry
         .record_batch(NewBatch {
@@ -139,6 +138,63 @@ fn a_version_1_registry_upgrades_in_place_and_keeps_its_data() {
             .unwrap()
             .is_some()
     );
+}
+
+#[test]
+fn a_read_completes_while_a_writer_waits_for_another_process_write_lock() {
+    let root = tempfile::tempdir().unwrap();
+    let registry = std::sync::Arc::new(Registry::open(root.path()).unwrap());
+    registry
+        .record_release(new_release("stats", "a", base_contract()))
+        .unwrap();
+    registry
+        .record_release(new_release("stats", "b", base_contract()))
+        .unwrap();
+    // Another process holds the database's write lock.
+    let other = Connection::open(root.path().join(DB_FILE)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // A writer of this registry waits for it, holding the registry's writer connection.
+    let waiting = {
+        let registry = registry.clone();
+        std::thread::spawn(move || move_live(&registry, "stats", 1))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!waiting.is_finished(), "the writer waits for the lock");
+    // Reads of the same registry handle go on meanwhile, on its reader connections, several
+    // at once.
+    let started = std::time::Instant::now();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let registry = registry.clone();
+            std::thread::spawn(move || registry.hook("stats").unwrap().live_version)
+        })
+        .collect();
+    for reader in readers {
+        assert_eq!(reader.join().unwrap(), 2, "the state before the move");
+    }
+    assert!(
+        started.elapsed() < BUSY_TIMEOUT / 2,
+        "reads did not wait for the writer: {:?}",
+        started.elapsed()
+    );
+    assert!(!waiting.is_finished(), "and the writer still waits");
+    other.execute_batch("ROLLBACK").unwrap();
+    let moved = waiting.join().unwrap().unwrap();
+    assert_eq!((moved.from, moved.to, moved.moved), (2, 1, true));
+}
+
+#[test]
+fn a_reader_cannot_write() {
+    let root = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&root.path().join(DB_FILE)).unwrap();
+    let mut tx = store.read().unwrap();
+    // Through the read transaction's connection itself: refused by SQLite.
+    let reader = store.reader().unwrap();
+    let error = reader
+        .execute_batch("CREATE TABLE sneaky (x INTEGER)")
+        .unwrap_err();
+    assert!(error.to_string().contains("readonly"), "{error}");
+    assert!(tx.hook("stats").unwrap().is_none());
 }
 
 #[test]
@@ -165,13 +221,15 @@ fn a_write_transaction_dropped_uncommitted_leaves_nothing_and_frees_the_connecti
     };
     {
         let mut tx = store.write().unwrap();
-        tx.insert_run(&entry, "2026-01-01T00:00:00.000Z").unwrap();
+        tx.insert_run(&entry, time::macros::datetime!(2026-01-01 00:00 UTC), None)
+            .unwrap();
         assert!(tx.run(&record.run_id).unwrap().is_some(), "its own write");
     }
     assert_eq!(count_rows(root.path(), "runs"), 0);
     // The next transaction begins cleanly on the same connection.
     let mut tx = store.write().unwrap();
-    tx.insert_run(&entry, "2026-01-01T00:00:00.000Z").unwrap();
+    tx.insert_run(&entry, time::macros::datetime!(2026-01-01 00:00 UTC), None)
+        .unwrap();
     tx.commit().unwrap();
     assert_eq!(count_rows(root.path(), "runs"), 1);
     assert!(store.read().unwrap().run(&record.run_id).unwrap().is_some());
