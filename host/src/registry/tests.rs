@@ -29,6 +29,10 @@ pub(super) struct Backend {
     /// Creates the registry of `root` with the schema as it was before issue 26 (no actors,
     /// times as text in PostgreSQL), empty.
     pub create_previous: fn(&Path),
+    /// How the database would run `select` (one line per plan row): SQLite's
+    /// `EXPLAIN QUERY PLAN`, PostgreSQL's `EXPLAIN` with sequential and bitmap scans ruled out
+    /// where an index can serve (so a tiny test table shows which index would).
+    pub explain: fn(&Path, &str) -> Vec<String>,
 }
 
 /// Every backend the promise tests run on: SQLite under the root, and PostgreSQL (a database
@@ -45,6 +49,7 @@ pub(super) fn backends() -> Vec<Backend> {
                 std::fs::create_dir_all(root).unwrap();
                 SqliteStore::create_at_version(&root.join(DB_FILE), 2).unwrap();
             },
+            explain: super::sqlite::tests::explain,
         },
         Backend {
             name: "postgres",
@@ -52,6 +57,7 @@ pub(super) fn backends() -> Vec<Backend> {
             count_rows: super::postgres::tests::count_rows,
             execute_raw: super::postgres::tests::execute_raw,
             create_previous: super::postgres::tests::create_previous,
+            explain: super::postgres::tests::explain,
         },
     ]
 }
@@ -1838,5 +1844,83 @@ fn an_async_upload_takes_a_stream_and_stops_reading_at_the_cap() {
             );
         });
         assert_eq!(staged(root), Vec::<String>::new());
+    });
+}
+
+/// `statement` with its `?N` placeholders replaced by `params` as SQL literals, for EXPLAIN.
+fn inline(statement: &str, params: &[rows::Value]) -> String {
+    let mut text = statement.to_owned();
+    // Highest first, so that ?1 does not match the start of ?10.
+    for (n, value) in params.iter().enumerate().rev() {
+        let literal = match value {
+            rows::Value::Text(Some(text)) => literal(text),
+            rows::Value::Int(Some(n)) => n.to_string(),
+            other => panic!("{other:?}"),
+        };
+        text = text.replace(&format!("?{}", n + 1), &literal);
+    }
+    text
+}
+
+#[test]
+fn pages_of_runs_are_read_through_an_index_without_sorting() {
+    on_every_backend(|backend, root| {
+        let registry = (backend.open)(root);
+        // Enough runs, in one transaction, that reading the whole table costs more than an
+        // index: 100 hooks, 97 workers, one run in 50 failed.
+        let records: Vec<RunRecord> = (1..=3000)
+            .map(|n| {
+                let status = match n % 50 {
+                    0 => RunStatus::Failed,
+                    _ => RunStatus::Succeeded,
+                };
+                run_of(n, &format!("h{}", n % 100), status, &format!("w{}", n % 97))
+            })
+            .collect();
+        let entries: Vec<RunEntry<'_>> = records
+            .iter()
+            .map(|record| RunEntry {
+                record,
+                config: "{}",
+                out_dir: None,
+            })
+            .collect();
+        registry
+            .record_batch(NewBatch {
+                batch_id: "many",
+                idempotency_key: None,
+                snapshot_digest: "sha256:00",
+                runs: &entries,
+                summary: &serde_json::json!({}),
+            })
+            .unwrap();
+        let one = |hook: Option<&str>, status: Option<RunStatus>, worker: Option<&str>| RunFilter {
+            hook: hook.map(str::to_owned),
+            status,
+            worker: worker.map(str::to_owned),
+        };
+        for (filter, index) in [
+            (one(Some("h1"), None, None), "runs_by_hook"),
+            (one(None, Some(RunStatus::Failed), None), "runs_by_status"),
+            (one(None, None, Some("w2")), "runs_by_worker"),
+        ] {
+            for before in [None, Some(2000)] {
+                let (statement, params) = sql::runs_page_statement(&filter, before, 10);
+                let plan = (backend.explain)(root, &inline(&statement, &params)).join("\n");
+                assert!(plan.contains(index), "{filter:?}: {plan}");
+                assert!(
+                    !plan.contains("TEMP B-TREE") && !plan.contains("Sort"),
+                    "{filter:?} sorts: {plan}"
+                );
+            }
+        }
+        // Unfiltered: the recording order itself (SQLite's rowid, PostgreSQL's primary key).
+        let (statement, params) = sql::runs_page_statement(&RunFilter::default(), Some(2000), 10);
+        let plan = (backend.explain)(root, &inline(&statement, &params)).join("\n");
+        assert!(
+            !plan.contains("TEMP B-TREE") && !plan.contains("Sort") && !plan.contains("Seq Scan"),
+            "{plan}"
+        );
+        eprintln!("{}: unfiltered page: {plan}", backend.name);
     });
 }

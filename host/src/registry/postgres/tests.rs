@@ -35,6 +35,22 @@ pub(in crate::registry) fn create_previous(root: &Path) {
     PostgresStore::create_at_version(&harness::database_for_root(root), 3).unwrap();
 }
 
+/// PostgreSQL's plan for `select` on fresh statistics, with sequential and bitmap scans ruled
+/// out where an index can serve (on a table of a few rows the planner would rather read it
+/// all and sort): whether a sort is still needed shows whether the index gives the order.
+pub(in crate::registry) fn explain(root: &Path, select: &str) -> Vec<String> {
+    let url = harness::database_for_root(root);
+    harness::query(
+        &url,
+        &format!(
+            "ANALYZE runs; SET enable_seqscan = off; SET enable_bitmapscan = off; EXPLAIN {select}"
+        ),
+    )
+    .into_iter()
+    .map(|row| row[0].clone().unwrap_or_default())
+    .collect()
+}
+
 /// Runs `statement` with a connection of its own.
 pub(in crate::registry) fn execute_raw(root: &Path, statement: &str) -> Result<(), String> {
     raw(root).execute_raw(statement).map(drop)
@@ -69,6 +85,10 @@ fn a_server_that_cannot_be_reached_is_named_with_the_operation() {
     );
     assert!(text.contains("postgres://fleet@/hooks"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+    assert!(
+        error.is_store_unavailable(),
+        "no server: try later: {error:?}"
+    );
     // A login the server refuses: a database that does not exist.
     let server = harness::server();
     let missing = server.url("no_such_database");
@@ -76,6 +96,10 @@ fn a_server_that_cannot_be_reached_is_named_with_the_operation() {
     let text = format!("{error}: {}", std::error::Error::source(&error).unwrap());
     assert!(text.contains("no_such_database"), "{text}");
     assert!(text.contains("does not exist"), "{text}");
+    assert!(
+        !error.is_store_unavailable(),
+        "a refusal is no outage: {error:?}"
+    );
 }
 
 #[test]
@@ -191,4 +215,97 @@ fn blobs_live_in_the_database_and_each_machine_caches_them() {
     let fourth = tempfile::tempdir().unwrap();
     let fourth = Registry::connect(&url, fourth.path()).unwrap();
     assert_eq!(fourth.blobs().get(&digest).unwrap(), b"component bytes");
+}
+
+#[test]
+fn a_call_on_a_thread_that_drives_async_tasks_is_an_error_never_a_panic() {
+    use crate::error::StoreFailure;
+    use crate::registry::AsyncRegistry;
+    let root = tempfile::tempdir().unwrap();
+    let registry = std::sync::Arc::new(open(root.path()));
+    let inside = |error: Error| {
+        assert!(
+            matches!(
+                &error,
+                Error::Store {
+                    kind: StoreFailure::InsideAsyncRuntime,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.code(), "store_inside_async_runtime");
+        assert!(error.to_string().contains("AsyncRegistry"), "{error}");
+    };
+    for runtime in [
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    ] {
+        // In the future a runtime blocks on, and in a task on its worker.
+        inside(runtime.block_on(async { registry.hooks() }).unwrap_err());
+        let task = {
+            let registry = registry.clone();
+            runtime.spawn(async move { registry.release("stats", None) })
+        };
+        inside(runtime.block_on(task).unwrap().unwrap_err());
+        // The async face answers from the same places.
+        let face = AsyncRegistry::new(registry.clone());
+        assert!(runtime.block_on(face.hooks()).unwrap().is_empty());
+        let task = runtime.spawn(async move { face.check_store().await });
+        runtime.block_on(task).unwrap().unwrap();
+    }
+    // And off any runtime, the plain call.
+    assert!(registry.hooks().unwrap().is_empty());
+}
+
+#[test]
+fn a_server_that_went_away_is_unavailable_and_the_first_call_after_it_is_back_succeeds() {
+    use crate::registry::tests::{base_contract, new_release};
+    let server = harness::private_server();
+    let cluster = server.cluster().expect("a cluster of our own");
+    let root = tempfile::tempdir().unwrap();
+    let registry = Registry::connect(&server.url("postgres"), root.path()).unwrap();
+    registry
+        .record_release(new_release("stats", "a", base_contract()))
+        .unwrap();
+    registry.check_store().unwrap();
+
+    cluster.stop();
+    let unavailable = |error: Error| {
+        assert!(error.is_store_unavailable(), "{error:?}");
+        assert_eq!(error.code(), "store_unavailable");
+        let text = error.to_string();
+        assert!(
+            text.contains(registry.describe()) && text.contains("unavailable"),
+            "{text}"
+        );
+    };
+    unavailable(registry.check_store().unwrap_err());
+    unavailable(registry.hook("stats").unwrap_err());
+    unavailable(
+        registry
+            .record_release(new_release("stats", "b", base_contract()))
+            .unwrap_err(),
+    );
+    unavailable(
+        registry
+            .set_live("stats", 1, crate::registry::LiveRequest::local())
+            .unwrap_err(),
+    );
+
+    cluster.start();
+    // The pool's connections died with the server: the first call connects again.
+    assert_eq!(registry.hook("stats").unwrap().latest_version, 1);
+    let published = registry
+        .record_release(new_release("stats", "b", base_contract()))
+        .unwrap();
+    assert_eq!(published.release.version, 2, "nothing was recorded by half");
+    registry.check_store().unwrap();
 }

@@ -24,6 +24,19 @@ pub(in crate::registry) fn execute_raw(root: &Path, statement: &str) -> Result<(
         .map_err(|e| e.to_string())
 }
 
+/// SQLite's plan for `select`, one line per step.
+pub(in crate::registry) fn explain(root: &Path, select: &str) -> Vec<String> {
+    let conn = Connection::open(root.join(DB_FILE)).unwrap();
+    let mut statement = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {select}"))
+        .unwrap();
+    statement
+        .query_map([], |row| row.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn user_version(path: &Path) -> u32 {
     Connection::open(path)
         .unwrap()
