@@ -1094,3 +1094,276 @@ fn publish_refuses_a_component_over_the_size_cap_before_storing_anything() {
     // The default cap (64 MiB) takes it.
     assert_eq!(reg.publish(&file, "text_stats").version, 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Issue 26: who did it, live moves with a reason and a condition, releases by digest, runs
+// sent from elsewhere
+// ---------------------------------------------------------------------------------------------
+
+/// This process's user and machine as the registry records them: `id -un` and the kernel's
+/// host name.
+fn local_actor() -> Value {
+    let id = Command::new("id").arg("-un").output().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    serde_json::json!({
+        "kind": "local",
+        "user": String::from_utf8_lossy(&id.stdout).trim(),
+        "host": host.trim(),
+    })
+}
+
+#[test]
+fn releases_say_who_published_them_and_live_moves_who_moved_them_and_why() {
+    let reg = Reg::new();
+    let v1_file = guest("text_stats");
+    let v2_file = variant(&v1_file, 2, reg.temp.path());
+    let v3_file = variant(&v1_file, 3, reg.temp.path());
+    reg.host(&[
+        "publish",
+        s(&v1_file),
+        "--name",
+        "text_stats",
+        "--built-by",
+        "ci-bot",
+    ])
+    .ok();
+    reg.publish(&v2_file, "text_stats");
+    let me = local_actor();
+    let who = format!(
+        "local:{}@{}",
+        me["user"].as_str().unwrap(),
+        me["host"].as_str().unwrap()
+    );
+
+    // Who published is recorded from the operating system; what the publisher said is kept.
+    let releases = reg.json(&["releases", "text_stats"]);
+    for release in releases["releases"].as_array().unwrap() {
+        assert_eq!(release["published_by"], me, "{release:#}");
+    }
+    assert_eq!(releases["releases"][0]["built_by"], "ci-bot");
+    assert!(releases["releases"][0].get("live").is_some());
+    for moved in releases["live_history"].as_array().unwrap() {
+        assert_eq!(moved["moved_by"], me, "{moved:#}");
+        assert_eq!(moved["reason"], Value::Null);
+    }
+    let listed = reg.host(&["releases", "text_stats"]).ok().stdout;
+    assert!(
+        listed.contains("PUBLISHED_BY") && listed.contains(&who),
+        "{listed}"
+    );
+
+    // A rollback with a reason, on condition that the pointer is where we saw it.
+    let moved = reg.json(&[
+        "live",
+        "text_stats",
+        "1",
+        "--reason",
+        "v2 rejects every record",
+        "--expect",
+        "2",
+    ]);
+    assert_eq!(
+        (
+            &moved["hook"],
+            &moved["from"],
+            &moved["to"],
+            &moved["moved"]
+        ),
+        (&"text_stats".into(), &2.into(), &1.into(), &true.into()),
+        "{moved:#}"
+    );
+    assert_eq!(
+        (&moved["release"]["version"], &moved["release"]["live"]),
+        (&1.into(), &true.into())
+    );
+    assert_eq!(moved["release"]["digest"], file_digest(&v1_file).as_str());
+
+    // Someone expecting the pointer where it was: refused, nothing moves.
+    let late = reg
+        .host(&["live", "text_stats", "2", "--expect", "2"])
+        .exits(1);
+    assert!(
+        late.stderr
+            .contains("live pointer is on v1, not v2 as expected")
+            && late.stderr.contains("nothing moved"),
+        "{}",
+        late.stderr
+    );
+    // Already there: nothing recorded.
+    let again = reg
+        .host(&["live", "text_stats", "1", "--reason", "again"])
+        .ok();
+    assert!(
+        again.stdout.contains("nothing recorded"),
+        "{}",
+        again.stdout
+    );
+    // A reason too long is refused.
+    let long = "x".repeat(hookhost::registry::MAX_REASON_BYTES + 1);
+    let refused = reg
+        .host(&["live", "text_stats", "2", "--reason", &long])
+        .exits(1);
+    assert!(
+        refused.stderr.contains("over the cap of 1024 bytes"),
+        "{}",
+        refused.stderr
+    );
+    // A reason or a condition without a version is a usage error.
+    reg.host(&["live", "text_stats", "--reason", "why"])
+        .exits(2);
+
+    // The pointer's history: where it is, every move, who and why.
+    let history = reg.json(&["live", "text_stats"]);
+    assert_eq!(history["live_version"], 1);
+    let moves = history["moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 3, "{history:#}");
+    assert_eq!(
+        (
+            &moves[2]["cause"],
+            &moves[2]["moved_by"],
+            &moves[2]["reason"]
+        ),
+        (&"live".into(), &me, &"v2 rejects every record".into())
+    );
+    let shown = reg.host(&["live", "text_stats"]).ok().stdout;
+    assert!(
+        shown.contains("text_stats: live v1")
+            && shown.contains(&format!("by {who}: v2 rejects every record")),
+        "{shown}"
+    );
+
+    // A release that does not take the pointer.
+    let quiet = reg
+        .host(&["publish", s(&v3_file), "--name", "text_stats", "--no-live"])
+        .ok();
+    assert!(quiet.stdout.contains("live: still v1"), "{}", quiet.stdout);
+    assert_eq!(live_versions(&reg.json(&["releases", "text_stats"])), [1]);
+    // The hooks listing no longer repeats the latest version as a release count.
+    let hooks = reg.json(&["hooks"]);
+    assert_eq!(hooks[0]["latest_version"], 3);
+    assert!(hooks[0].get("releases").is_none(), "{hooks:#}");
+}
+
+/// A registry under `root` on each backend: SQLite in the root, and a PostgreSQL database of
+/// its own.
+fn each_backend(root: &Path) -> Vec<(&'static str, hookhost::registry::Registry)> {
+    use hookhost::registry::Registry;
+    vec![
+        ("sqlite", Registry::open(root.join("sqlite")).unwrap()),
+        (
+            "postgres",
+            Registry::connect(&common::postgres::fresh_database(), root.join("pg")).unwrap(),
+        ),
+    ]
+}
+
+#[test]
+fn a_component_uploaded_by_digest_is_released_as_publish_would_and_its_runs_come_back() {
+    use hookhost::registry::{Actor, PublishRequest};
+    use hookhost::{Error, Host, HostConfig};
+    let temp = tempfile::tempdir().unwrap();
+    let host = Host::new(HostConfig::default()).unwrap();
+    let bytes = std::fs::read(guest("text_stats")).unwrap();
+    let digest = digest_of(&bytes);
+    let ci = Actor::token("hookhost", "ci-text", "jti-7");
+    let request = |name: &str| {
+        let mut request = PublishRequest::new(name);
+        request.actor = ci.clone();
+        request.built_by = Some("says-alice".into());
+        request
+    };
+    let cap = 64 << 20;
+    for (backend, registry) in each_backend(temp.path()) {
+        eprintln!("backend: {backend}");
+        // Not uploaded yet.
+        let error = registry
+            .publish_digest(&host, &digest, request("text_stats"))
+            .unwrap_err();
+        assert!(matches!(error, Error::BlobNotFound { .. }), "{error:?}");
+        assert_eq!(error.code(), "blob_not_found");
+
+        let put = registry.put_blob(&digest, &bytes[..], cap).unwrap();
+        assert!(put.created);
+        let published = registry
+            .publish_digest(&host, &digest, request("text_stats"))
+            .unwrap();
+        assert!(published.created);
+        let release = &published.release;
+        assert_eq!((release.version, release.live), (1, true));
+        assert_eq!(release.published_by, Some(ci.clone()));
+        assert_eq!(release.built_by.as_deref(), Some("says-alice"));
+        assert_eq!(release.digest, digest);
+        // Again: the same release.
+        let again = registry
+            .publish_digest(&host, &digest, request("text_stats"))
+            .unwrap();
+        assert!(!again.created);
+        assert_eq!(again.release, published.release);
+        // The same digest with other settings: refused.
+        let mut other = request("text_stats");
+        other.config = Some(r#"{"x": 1}"#.into());
+        let error = registry.publish_digest(&host, &digest, other).unwrap_err();
+        assert_eq!(error.code(), "release_conflict", "{error}");
+
+        // Bytes that are no component: stored as bytes, refused as a release.
+        let junk = b"not a component".to_vec();
+        let junk_digest = digest_of(&junk);
+        registry.put_blob(&junk_digest, &junk[..], cap).unwrap();
+        let error = registry
+            .publish_digest(&host, &junk_digest, request("junk"))
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::InvalidComponent { origin, .. } if *origin == junk_digest),
+            "{error:?}"
+        );
+        assert!(matches!(
+            registry.hook("junk"),
+            Err(Error::HookNotFound { .. })
+        ));
+
+        // A destructive contract: refused, naming every change, nothing recorded.
+        for fixture in ["evolve_base", "evolve_retyped"] {
+            let bytes = std::fs::read(guest(fixture)).unwrap();
+            let digest = digest_of(&bytes);
+            registry.put_blob(&digest, &bytes[..], cap).unwrap();
+            let answer = registry.publish_digest(&host, &digest, request("evolve"));
+            if fixture == "evolve_base" {
+                assert!(answer.unwrap().created);
+                continue;
+            }
+            let error = answer.unwrap_err();
+            let Error::ContractChanged { changes, .. } = &error else {
+                panic!("{error:?}")
+            };
+            assert!(changes.len() >= 2, "{changes:?}");
+            assert_eq!(error.code(), "contract_changed");
+        }
+        assert_eq!(registry.hook("evolve").unwrap().latest_version, 1);
+
+        // The release runs elsewhere (here, without a recorder), and its run.json comes back.
+        let out = temp.path().join(format!("out-{backend}"));
+        let component = registry.load(&host, release).unwrap();
+        let run = hookhost::run::RunRequest::for_release(
+            component,
+            release,
+            hookhost::run::Input::File(sample("text.jsonl")),
+            &out,
+        );
+        let record = hookhost::run::run_to_dir(run, &mut |_| {}).unwrap();
+        assert!(
+            registry.run_record(&record.run_id).is_err(),
+            "not recorded yet"
+        );
+        let imported = registry.import_run(&record, None, &ci).unwrap();
+        assert!(imported.created);
+        assert_eq!(imported.run.recorded_by, Some(ci.clone()));
+        assert_eq!(registry.run_record(&record.run_id).unwrap(), imported.run);
+        assert!(!registry.import_run(&record, None, &ci).unwrap().created);
+        let mut changed = record.clone();
+        changed.duration_ms += 1;
+        assert_eq!(
+            registry.import_run(&changed, None, &ci).unwrap_err().code(),
+            "run_conflict"
+        );
+    }
+}
