@@ -37,10 +37,12 @@
 //!   feature tables that commit with their runs.
 //! - [`exec`] — the one engine for one hook or many: [`execute`](exec::execute) runs a
 //!   [`BatchRequest`](exec::BatchRequest) on a fixed set of workers and settles in input order.
-//! - [`registry`] — the registry's rules (names, releases, live pointers, runs, batch keys)
-//!   over a [`Store`](registry::store::Store) (SQLite on one machine, PostgreSQL for a fleet)
-//!   and a blob store; and, in a PostgreSQL registry's database, the feature tables whose rows
-//!   commit with their runs ([`registry::tables`]).
+//! - [`registry`] — the registry's rules (names, releases, live pointers and who moved them,
+//!   runs and their pages, batch keys, uploads by digest) over a
+//!   [`Store`](registry::store::Store) (SQLite on one machine, PostgreSQL for a fleet) and a
+//!   blob store; its async face for services ([`AsyncRegistry`](registry::AsyncRegistry)); and,
+//!   in a PostgreSQL registry's database, the feature tables whose rows commit with their runs
+//!   ([`registry::tables`]).
 //! - [`run`] — one hook over one JSONL file into a run directory: [`run::run_to_dir`].
 //! - [`hookset`] — what `host run HOOK…` asks for (names, files, configs, overrides), resolved
 //!   into plans.

@@ -11,9 +11,22 @@
 //!   `v(N+1)` with the live pointer on it — or returns the existing release of the same digest.
 //! - [`Registry::release`] resolves `name` or `name@version`; [`Registry::load`] reads the blob
 //!   (re-hashed: altered bytes are refused) and loads it; [`Registry::set_live`] moves the
-//!   pointer (a rollback is a move back; history never changes).
+//!   pointer (a rollback is a move back; history never changes), on condition that it is where
+//!   the caller saw it if asked ([`LiveRequest::expected_live`]), and says what it did
+//!   ([`LiveMoved`]); [`Registry::live_history`] and [`Registry::release_history`] read it all
+//!   back.
+//! - **Who did it.** Every release records who published it, every live move who moved it and
+//!   why, every run who recorded it: an [`Actor`] — the operating-system user and machine over
+//!   the storage itself ([`Actor::local`]), the verified token's issuer, subject and id behind
+//!   the HTTP service ([`Actor::token`]) — never what a request body says about itself.
 //! - As a [`Recorder`], it appends the provenance record of every run handed to it, whatever
-//!   its status; [`Registry::runs`] and [`Registry::run_record`] read them back.
+//!   its status; [`Registry::runs_page`] (newest first, keyset pages, filtered by hook, status
+//!   or worker), [`Registry::runs`] and [`Registry::run_record`] read them back;
+//!   [`Registry::import_run`] keeps a `run.json` of one of its releases that ran elsewhere.
+//! - For uploads: [`Registry::put_blob`] (or [`Registry::begin_upload`]) stores bytes that
+//!   arrive in parts under the digest they claim — hashed while written, capped, refused when
+//!   they do not match — and [`Registry::publish_digest`] releases them as
+//!   [`Registry::publish`] would.
 //! - For embedders running a set of hooks per batch: [`Registry::resolve_all`] resolves the set
 //!   in one snapshot; [`Registry::record_batch`] records a batch's runs at once and, under an
 //!   idempotency key, the batch itself, which [`Registry::batch_by_key`] finds again.
@@ -29,6 +42,22 @@
 //! by [`Blobs`]. Several processes may use one root at once: a write transaction excludes other
 //! writers of what it read (SQLite: `BEGIN IMMEDIATE`), so versions stay gap-free and each
 //! digest gets one release. [`Registry::with_store`] takes any other backend.
+//!
+//! # From async code
+//!
+//! [`Registry`]'s methods block (on SQLite's locks, on a PostgreSQL server, on guest code when
+//! publishing). [`AsyncRegistry`] runs each on tokio's blocking threads ([`blocking`]); a
+//! PostgreSQL registry called on an async worker directly answers
+//! [`StoreFailure::InsideAsyncRuntime`] rather than stall (or panic inside) the runtime. A
+//! store that cannot be reached is [`StoreFailure::Unavailable`] — try again later — and every
+//! error has a stable [`Error::code`].
+//!
+//! # Inside
+//!
+//! `types` holds what the registry answers with; `rows` the columns and row conversions of
+//! both SQL backends, once; `sql` every statement they run, once; `sqlite` and [`postgres`]
+//! what differs (connections, locks, migrations); [`store`] the trait between rules and rows;
+//! `blobs` the bytes; `actor` who did it; `async_registry` the async face.
 //!
 //! # A fleet
 //!

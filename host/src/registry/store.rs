@@ -32,13 +32,20 @@
 //!   constraint is the last word.
 //! - **Errors that say where and what.** A backend's own failures are
 //!   [`Error::Store`], naming [`Store::describe`] and the operation with
-//!   the key it concerned (`inserting run 0193…`).
+//!   the key it concerned (`inserting run 0193…`), and saying whether the store could not be
+//!   reached ([`StoreFailure::Unavailable`](crate::error::StoreFailure::Unavailable): nothing
+//!   was changed, the same call may succeed later) or failed otherwise.
+//! - **Times kept exactly.** A time written (to the millisecond) reads back equal.
 //!
 //! # An async backend
 //!
 //! These methods are synchronous on purpose: every [`Registry`](super::Registry) call is made
-//! off async worker threads — the CLI has no runtime at all, and the embedding API calls the
-//! registry from `spawn_blocking` — so a call may block. A PostgreSQL store (tokio-postgres
+//! off async worker threads — the CLI has no runtime at all, and async code calls the
+//! registry through [`AsyncRegistry`](super::AsyncRegistry), which runs each call on
+//! `spawn_blocking` — so a call may block. A backend that blocks on a runtime of its own
+//! refuses a call made on a thread that drives async tasks
+//! ([`StoreFailure::InsideAsyncRuntime`](crate::error::StoreFailure::InsideAsyncRuntime))
+//! rather than stall it or let tokio panic. A PostgreSQL store (tokio-postgres
 //! with a deadpool-postgres pool) owns its own tokio runtime and its pool, and implements each
 //! method by `block_on` on that runtime: [`Store::read`] and [`Store::write`] take one pooled
 //! connection and send `BEGIN`, each operation is one statement awaited to completion, and
