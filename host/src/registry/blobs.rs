@@ -59,13 +59,18 @@ pub trait BlobStore: Send + Sync + std::fmt::Debug {
     /// to hash to `digest`) under `digest`, as [`BlobStore::put`] does; the file may be moved
     /// away. By default, its bytes are read and put.
     fn put_staged(&self, digest: &str, staged: &Dir, name: &str) -> Result<(), Error> {
-        let mut bytes = Vec::new();
-        staged
-            .open(name)
-            .and_then(|mut file| file.read_to_end(&mut bytes))
-            .map_err(|e| Error::io(name, e))?;
-        self.put(digest, &bytes)
+        self.put(digest, &read_staged(staged, name)?)
     }
+}
+
+/// The bytes of staged file `name`.
+fn read_staged(staged: &Dir, name: &str) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    staged
+        .open(name)
+        .and_then(|mut file| file.read_to_end(&mut bytes))
+        .map_err(|e| Error::io(name, e))?;
+    Ok(bytes)
 }
 
 /// Component bytes over any [`BlobStore`], checked: every read hashes the bytes again.
@@ -200,14 +205,7 @@ impl BlobStore for DirBlobStore {
         // Another file system (a root whose uploads are mounted elsewhere) copies instead.
         match staged.rename(name, &self.dir, hex) {
             Ok(()) => sync_dir(&self.dir).map_err(|e| Error::io(&self.path, e)),
-            Err(_) => {
-                let mut bytes = Vec::new();
-                staged
-                    .open(name)
-                    .and_then(|mut file| file.read_to_end(&mut bytes))
-                    .map_err(|e| Error::io(name, e))?;
-                self.put(digest, &bytes)
-            }
+            Err(_) => self.put(digest, &read_staged(staged, name)?),
         }
     }
 

@@ -49,17 +49,13 @@ use tokio_postgres::config::Host;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 
-use super::actor::Actor;
 use super::async_registry::may_block;
 use super::blobs::{BlobStore, DirBlobStore};
 use super::rows::{Columns, RowError, Value};
-use super::sql::{self, Sql};
-use super::store::{BatchClaim, ClaimStore, Claimed, ReadTx, Store, StoredHook, WriteTx};
-use super::types::{HookSummary, LiveMove, Release, RunFilter, StoredRun};
-use crate::contract::Contract;
+use super::sql::{self, Sql, SqlTx};
+use super::store::{BatchClaim, ClaimStore, Claimed, ReadTx, Store, WriteTx};
 use crate::digest::{hex_of, sha256_digest};
 use crate::error::{Error, StoreFailure};
-use crate::provenance::{RunEntry, StoredBatch};
 
 /// The most connections one store keeps open. Each transaction holds one for its life, so this
 /// bounds the transactions one process runs at once; more wait for a free connection.
@@ -919,115 +915,17 @@ impl Sql for PgTx {
     }
 }
 
-impl ReadTx for PgTx {
-    fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
-        sql::hook(self, name)
+impl SqlTx for PgTx {
+    fn describe(&self) -> &str {
+        &self.pool.describe
     }
 
-    fn hooks(&mut self, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
-        sql::hooks(self, name)
+    fn lock(&mut self, key: &str, operation: &dyn std::fmt::Display) -> Result<(), Error> {
+        self.advisory_lock(key)
+            .map_err(|e| self.error(operation, e))
     }
 
-    fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
-        sql::release(self, hook, version)
-    }
-
-    fn release_by_digest(&mut self, hook: &str, digest: &str) -> Result<Option<Release>, Error> {
-        sql::release_by_digest(self, hook, digest)
-    }
-
-    fn releases(&mut self, hook: &str) -> Result<Vec<Release>, Error> {
-        sql::releases(self, hook)
-    }
-
-    fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error> {
-        sql::live_moves(self, hook)
-    }
-
-    fn runs_page(
-        &mut self,
-        filter: &RunFilter,
-        before: Option<i64>,
-        limit: usize,
-    ) -> Result<Vec<(i64, StoredRun)>, Error> {
-        sql::runs_page(self, filter, before, limit)
-    }
-
-    fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error> {
-        sql::run(self, run_id)
-    }
-
-    fn runs_by_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
-        sql::runs_by_prefix(self, prefix, limit)
-    }
-
-    fn count_runs_by_prefix(&mut self, prefix: &str) -> Result<u64, Error> {
-        sql::count_runs_by_prefix(self, prefix)
-    }
-
-    fn batch_by_key(
-        &mut self,
-        key: &str,
-        snapshot_digest: &str,
-    ) -> Result<Option<StoredBatch>, Error> {
-        sql::batch_by_key(self, key, snapshot_digest)
-    }
-}
-
-impl WriteTx for PgTx {
-    fn lock_hook(&mut self, name: &str) -> Result<(), Error> {
-        self.advisory_lock(&format!("hook {name}"))
-            .map_err(|e| self.error(format_args!("locking hook `{name}`"), e))
-    }
-
-    fn lock_batch_key(&mut self, key: &str, snapshot_digest: &str) -> Result<(), Error> {
-        self.advisory_lock(&format!("batch {snapshot_digest} {key}"))
-            .map_err(|e| self.error(format_args!("locking batch key `{key}`"), e))
-    }
-
-    fn insert_hook(
-        &mut self,
-        name: &str,
-        contract: &Contract,
-        live_version: u32,
-        created_at: OffsetDateTime,
-    ) -> Result<(), Error> {
-        sql::insert_hook(self, name, contract, live_version, created_at)
-    }
-
-    fn update_hook(
-        &mut self,
-        name: &str,
-        contract: &Contract,
-        live_version: u32,
-    ) -> Result<(), Error> {
-        sql::update_hook(self, name, contract, live_version)
-    }
-
-    fn insert_release(&mut self, release: &Release) -> Result<(), Error> {
-        let describe = self.pool.describe.clone();
-        sql::insert_release(self, &describe, release)
-    }
-
-    fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error> {
-        sql::insert_live_move(self, hook, moved)
-    }
-
-    fn insert_run(
-        &mut self,
-        run: &RunEntry<'_>,
-        recorded_at: OffsetDateTime,
-        recorded_by: Option<&Actor>,
-    ) -> Result<(), Error> {
-        let describe = self.pool.describe.clone();
-        sql::insert_run(self, &describe, run, recorded_at, recorded_by)
-    }
-
-    fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error> {
-        sql::insert_batch(self, batch)
-    }
-
-    fn commit(mut self: Box<Self>) -> Result<(), Error> {
+    fn finish(mut self: Box<Self>) -> Result<(), Error> {
         let client = self
             .client
             .take()

@@ -15,7 +15,7 @@ use super::rows::{
     self, BATCH_COLUMNS, Columns, HookRow, LiveMoveRow, Reader, ReleaseRow, RowError, RunRow,
     STORED_RUN_COLUMNS, Value,
 };
-use super::store::StoredHook;
+use super::store::{ReadTx, StoredHook, WriteTx};
 use super::types::{HookSummary, LiveMove, Release, RunFilter, StoredRun};
 use crate::contract::Contract;
 use crate::error::Error;
@@ -41,6 +41,136 @@ pub(crate) trait Sql {
         sql: &str,
         params: &[Value],
     ) -> Result<u64, Error>;
+}
+
+/// A backend's transaction: [`Sql`], and what differs between backends around it. Every
+/// such transaction is a [`ReadTx`] and a [`WriteTx`] whose operations are this module's
+/// statements.
+pub(crate) trait SqlTx: Sql {
+    /// The store's description, for messages.
+    fn describe(&self) -> &str;
+
+    /// Holds, until the transaction ends, a lock on `key` that keeps other writers of it out
+    /// (a no-op where writers already exclude each other); `operation` names it on failure.
+    fn lock(&mut self, key: &str, operation: &dyn Display) -> Result<(), Error>;
+
+    /// Makes the transaction's writes durable and visible ([`WriteTx::commit`]).
+    fn finish(self: Box<Self>) -> Result<(), Error>;
+}
+
+impl<T: SqlTx> ReadTx for T {
+    fn hook(&mut self, name: &str) -> Result<Option<StoredHook>, Error> {
+        hook(self, name)
+    }
+
+    fn hooks(&mut self, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
+        hooks(self, name)
+    }
+
+    fn release(&mut self, hook: &str, version: u32) -> Result<Option<Release>, Error> {
+        release(self, hook, version)
+    }
+
+    fn release_by_digest(&mut self, hook: &str, digest: &str) -> Result<Option<Release>, Error> {
+        release_by_digest(self, hook, digest)
+    }
+
+    fn releases(&mut self, hook: &str) -> Result<Vec<Release>, Error> {
+        releases(self, hook)
+    }
+
+    fn live_moves(&mut self, hook: &str) -> Result<Vec<LiveMove>, Error> {
+        live_moves(self, hook)
+    }
+
+    fn runs_page(
+        &mut self,
+        filter: &RunFilter,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<(i64, StoredRun)>, Error> {
+        runs_page(self, filter, before, limit)
+    }
+
+    fn run(&mut self, run_id: &str) -> Result<Option<StoredRun>, Error> {
+        run(self, run_id)
+    }
+
+    fn runs_by_prefix(&mut self, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
+        runs_by_prefix(self, prefix, limit)
+    }
+
+    fn count_runs_by_prefix(&mut self, prefix: &str) -> Result<u64, Error> {
+        count_runs_by_prefix(self, prefix)
+    }
+
+    fn batch_by_key(
+        &mut self,
+        key: &str,
+        snapshot_digest: &str,
+    ) -> Result<Option<StoredBatch>, Error> {
+        batch_by_key(self, key, snapshot_digest)
+    }
+}
+
+impl<T: SqlTx> WriteTx for T {
+    fn lock_hook(&mut self, name: &str) -> Result<(), Error> {
+        self.lock(
+            &format!("hook {name}"),
+            &format_args!("locking hook `{name}`"),
+        )
+    }
+
+    fn lock_batch_key(&mut self, key: &str, snapshot_digest: &str) -> Result<(), Error> {
+        self.lock(
+            &format!("batch {snapshot_digest} {key}"),
+            &format_args!("locking batch key `{key}`"),
+        )
+    }
+
+    fn insert_hook(
+        &mut self,
+        name: &str,
+        contract: &Contract,
+        live_version: u32,
+        created_at: OffsetDateTime,
+    ) -> Result<(), Error> {
+        insert_hook(self, name, contract, live_version, created_at)
+    }
+
+    fn update_hook(
+        &mut self,
+        name: &str,
+        contract: &Contract,
+        live_version: u32,
+    ) -> Result<(), Error> {
+        update_hook(self, name, contract, live_version)
+    }
+
+    fn insert_release(&mut self, release: &Release) -> Result<(), Error> {
+        insert_release(self, release)
+    }
+
+    fn insert_live_move(&mut self, hook: &str, moved: &LiveMove) -> Result<(), Error> {
+        insert_live_move(self, hook, moved)
+    }
+
+    fn insert_run(
+        &mut self,
+        run: &RunEntry<'_>,
+        recorded_at: OffsetDateTime,
+        recorded_by: Option<&Actor>,
+    ) -> Result<(), Error> {
+        insert_run(self, run, recorded_at, recorded_by)
+    }
+
+    fn insert_batch(&mut self, batch: &StoredBatch) -> Result<(), Error> {
+        insert_batch(self, batch)
+    }
+
+    fn commit(self: Box<Self>) -> Result<(), Error> {
+        SqlTx::finish(self)
+    }
 }
 
 /// `sql` with `?N` placeholders written `$N`, as PostgreSQL takes them.
@@ -92,7 +222,7 @@ fn runs_select() -> String {
     format!("SELECT {} FROM runs", rows::list(STORED_RUN_COLUMNS))
 }
 
-pub(crate) fn hook(sql: &mut dyn Sql, name: &str) -> Result<Option<StoredHook>, Error> {
+fn hook(sql: &mut dyn Sql, name: &str) -> Result<Option<StoredHook>, Error> {
     one(
         sql,
         &format_args!("reading hook `{name}`"),
@@ -106,7 +236,7 @@ pub(crate) fn hook(sql: &mut dyn Sql, name: &str) -> Result<Option<StoredHook>, 
 
 /// Every hook, or the one named `name`, by name (in byte order, whatever the database's
 /// collation).
-pub(crate) fn hooks(sql: &mut dyn Sql, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
+fn hooks(sql: &mut dyn Sql, name: Option<&str>) -> Result<Vec<HookSummary>, Error> {
     let select = "SELECT h.name, h.contract, h.contract_digest, h.live_version, h.created_at,
                 MAX(r.version), MAX(r.created_at)
          FROM hooks h JOIN releases r ON r.hook = h.name";
@@ -130,11 +260,7 @@ pub(crate) fn hooks(sql: &mut dyn Sql, name: Option<&str>) -> Result<Vec<HookSum
     Ok(found)
 }
 
-pub(crate) fn release(
-    sql: &mut dyn Sql,
-    hook: &str,
-    version: u32,
-) -> Result<Option<Release>, Error> {
+fn release(sql: &mut dyn Sql, hook: &str, version: u32) -> Result<Option<Release>, Error> {
     one(
         sql,
         &format_args!("reading release `{hook}` v{version}"),
@@ -144,7 +270,7 @@ pub(crate) fn release(
     )
 }
 
-pub(crate) fn release_by_digest(
+fn release_by_digest(
     sql: &mut dyn Sql,
     hook: &str,
     digest: &str,
@@ -158,7 +284,7 @@ pub(crate) fn release_by_digest(
     )
 }
 
-pub(crate) fn releases(sql: &mut dyn Sql, hook: &str) -> Result<Vec<Release>, Error> {
+fn releases(sql: &mut dyn Sql, hook: &str) -> Result<Vec<Release>, Error> {
     all(
         sql,
         &format_args!("listing the releases of `{hook}`"),
@@ -168,7 +294,7 @@ pub(crate) fn releases(sql: &mut dyn Sql, hook: &str) -> Result<Vec<Release>, Er
     )
 }
 
-pub(crate) fn live_moves(sql: &mut dyn Sql, hook: &str) -> Result<Vec<LiveMove>, Error> {
+fn live_moves(sql: &mut dyn Sql, hook: &str) -> Result<Vec<LiveMove>, Error> {
     all(
         sql,
         &format_args!("listing the live moves of `{hook}`"),
@@ -224,7 +350,7 @@ pub(crate) fn runs_page_statement(
     )
 }
 
-pub(crate) fn runs_page(
+fn runs_page(
     sql: &mut dyn Sql,
     filter: &RunFilter,
     before: Option<i64>,
@@ -234,7 +360,7 @@ pub(crate) fn runs_page(
     all(sql, &"listing runs", &statement, &params, rows::stored_run)
 }
 
-pub(crate) fn run(sql: &mut dyn Sql, run_id: &str) -> Result<Option<StoredRun>, Error> {
+fn run(sql: &mut dyn Sql, run_id: &str) -> Result<Option<StoredRun>, Error> {
     one(
         sql,
         &format_args!("reading run {run_id}"),
@@ -244,11 +370,7 @@ pub(crate) fn run(sql: &mut dyn Sql, run_id: &str) -> Result<Option<StoredRun>, 
     )
 }
 
-pub(crate) fn runs_by_prefix(
-    sql: &mut dyn Sql,
-    prefix: &str,
-    limit: usize,
-) -> Result<Vec<StoredRun>, Error> {
+fn runs_by_prefix(sql: &mut dyn Sql, prefix: &str, limit: usize) -> Result<Vec<StoredRun>, Error> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     // `substr`, not `LIKE`: a prefix is compared as text, with no wildcards in it.
     all(
@@ -263,7 +385,7 @@ pub(crate) fn runs_by_prefix(
     )
 }
 
-pub(crate) fn count_runs_by_prefix(sql: &mut dyn Sql, prefix: &str) -> Result<u64, Error> {
+fn count_runs_by_prefix(sql: &mut dyn Sql, prefix: &str) -> Result<u64, Error> {
     let count = one(
         sql,
         &format_args!("counting runs starting with `{prefix}`"),
@@ -274,7 +396,7 @@ pub(crate) fn count_runs_by_prefix(sql: &mut dyn Sql, prefix: &str) -> Result<u6
     Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
-pub(crate) fn batch_by_key(
+fn batch_by_key(
     sql: &mut dyn Sql,
     key: &str,
     snapshot_digest: &str,
@@ -291,7 +413,7 @@ pub(crate) fn batch_by_key(
     )
 }
 
-pub(crate) fn insert_hook(
+fn insert_hook(
     sql: &mut dyn Sql,
     name: &str,
     contract: &Contract,
@@ -307,7 +429,7 @@ pub(crate) fn insert_hook(
     .map(drop)
 }
 
-pub(crate) fn update_hook(
+fn update_hook(
     sql: &mut dyn Sql,
     name: &str,
     contract: &Contract,
@@ -337,13 +459,9 @@ fn unfit(describe: &str, operation: impl Display, error: RowError) -> Error {
     }
 }
 
-pub(crate) fn insert_release(
-    sql: &mut dyn Sql,
-    describe: &str,
-    release: &Release,
-) -> Result<(), Error> {
+fn insert_release(sql: &mut impl SqlTx, release: &Release) -> Result<(), Error> {
     let operation = format!("inserting release `{}` v{}", release.hook, release.version);
-    let row = ReleaseRow::try_from(release).map_err(|e| unfit(describe, &operation, e))?;
+    let row = ReleaseRow::try_from(release).map_err(|e| unfit(sql.describe(), &operation, e))?;
     sql.execute(
         &operation,
         &rows::insert("releases", ReleaseRow::COLUMNS),
@@ -352,11 +470,7 @@ pub(crate) fn insert_release(
     .map(drop)
 }
 
-pub(crate) fn insert_live_move(
-    sql: &mut dyn Sql,
-    hook: &str,
-    moved: &LiveMove,
-) -> Result<(), Error> {
+fn insert_live_move(sql: &mut dyn Sql, hook: &str, moved: &LiveMove) -> Result<(), Error> {
     sql.execute(
         &format_args!("recording a live move of `{hook}`"),
         &rows::insert("live_moves", LiveMoveRow::COLUMNS),
@@ -365,16 +479,15 @@ pub(crate) fn insert_live_move(
     .map(drop)
 }
 
-pub(crate) fn insert_run(
-    sql: &mut dyn Sql,
-    describe: &str,
+fn insert_run(
+    sql: &mut impl SqlTx,
     run: &RunEntry<'_>,
     recorded_at: OffsetDateTime,
     recorded_by: Option<&Actor>,
 ) -> Result<(), Error> {
     let operation = format!("recording run {}", run.record.run_id);
-    let row =
-        RunRow::new(run, recorded_at, recorded_by).map_err(|e| unfit(describe, &operation, e))?;
+    let row = RunRow::new(run, recorded_at, recorded_by)
+        .map_err(|e| unfit(sql.describe(), &operation, e))?;
     sql.execute(
         &operation,
         &rows::insert("runs", RunRow::COLUMNS),
@@ -383,7 +496,7 @@ pub(crate) fn insert_run(
     .map(drop)
 }
 
-pub(crate) fn insert_batch(sql: &mut dyn Sql, batch: &StoredBatch) -> Result<(), Error> {
+fn insert_batch(sql: &mut dyn Sql, batch: &StoredBatch) -> Result<(), Error> {
     sql.execute(
         &format_args!("recording batch {}", batch.batch_id),
         &rows::insert("batches", BATCH_COLUMNS),

@@ -183,12 +183,7 @@ fn versions_count_up_and_the_same_digest_returns_the_existing_release() {
 #[test]
 fn the_next_version_follows_the_latest_not_the_live_one() {
     on_every_backend(|backend, root| {
-        let registry = (backend.open)(root);
-        for bytes in ["a", "b", "c"] {
-            registry
-                .record_release(new_release("stats", bytes, base_contract()))
-                .unwrap();
-        }
+        let registry = with_releases(backend, root, "stats", &["a", "b", "c"]);
         move_live(&registry, "stats", 1).unwrap();
         let next = registry
             .record_release(new_release("stats", "d", base_contract()))
@@ -368,12 +363,7 @@ fn an_additive_contract_grows_the_hook_and_a_destructive_one_is_refused() {
 #[test]
 fn moving_the_live_pointer_keeps_history() {
     on_every_backend(|backend, root| {
-        let registry = (backend.open)(root);
-        for bytes in ["a", "b", "c"] {
-            registry
-                .record_release(new_release("stats", bytes, base_contract()))
-                .unwrap();
-        }
+        let registry = with_releases(backend, root, "stats", &["a", "b", "c"]);
         let before = registry.releases("stats").unwrap();
         let moved = move_live(&registry, "stats", 1).unwrap();
         assert_eq!((moved.from, moved.to, moved.moved), (3, 1, true));
@@ -1110,6 +1100,18 @@ pub(super) fn previous_schema_rows(run: &RunRecord) -> Vec<String> {
     ]
 }
 
+/// A registry on `backend` at `root` with a release of hook `hook` for each of `bytes`, in
+/// order (each taking the live pointer).
+fn with_releases(backend: &Backend, root: &Path, hook: &str, bytes: &[&str]) -> Registry {
+    let registry = (backend.open)(root);
+    for bytes in bytes {
+        registry
+            .record_release(new_release(hook, bytes, base_contract()))
+            .unwrap();
+    }
+    registry
+}
+
 fn token(subject: &str) -> Actor {
     Actor::token("hookhost", subject, format!("jti-{subject}"))
 }
@@ -1245,12 +1247,7 @@ fn a_release_records_who_published_it_apart_from_what_the_publisher_said() {
 #[test]
 fn a_live_move_records_who_and_why_and_a_move_to_where_it_is_records_nothing() {
     on_every_backend(|backend, root| {
-        let registry = (backend.open)(root);
-        for bytes in ["a", "b"] {
-            registry
-                .record_release(new_release("stats", bytes, base_contract()))
-                .unwrap();
-        }
+        let registry = with_releases(backend, root, "stats", &["a", "b"]);
         let oncall = token("oncall");
         let request = LiveRequest::new(oncall.clone()).because("  v2 rejects every record\n");
         let moved = registry.set_live("stats", 1, request.clone()).unwrap();
@@ -1309,12 +1306,7 @@ fn a_live_move_records_who_and_why_and_a_move_to_where_it_is_records_nothing() {
 #[test]
 fn a_live_move_expecting_another_version_is_a_conflict_and_moves_nothing() {
     on_every_backend(|backend, root| {
-        let registry = (backend.open)(root);
-        for bytes in ["a", "b", "c"] {
-            registry
-                .record_release(new_release("stats", bytes, base_contract()))
-                .unwrap();
-        }
+        let registry = with_releases(backend, root, "stats", &["a", "b", "c"]);
         let error = registry
             .set_live("stats", 1, LiveRequest::local().expecting(2))
             .unwrap_err();

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::*;
 use crate::registry::tests::{base_contract, move_live, new_release, run_id, run_record};
-use crate::registry::{DB_FILE, NewBatch, Registry, RunFilter};
+use crate::registry::{DB_FILE, NewBatch, Registry, RunEntry, RunFilter};
 
 /// How many rows `table` holds, read with a connection of its own.
 pub(in crate::registry) fn count_rows(root: &Path, table: &str) -> u64 {
