@@ -1280,7 +1280,11 @@ impl BlobStore for PgBlobStore {
                 "INSERT INTO blobs (digest, size, bytes) VALUES ($1, $2, $3)
                  ON CONFLICT (digest) DO UPDATE SET bytes = EXCLUDED.bytes, size = EXCLUDED.size
                  WHERE blobs.bytes <> EXCLUDED.bytes",
-                &[&digest, &(bytes.len() as i64), &bytes],
+                &[
+                    &digest,
+                    &i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                    &bytes,
+                ],
             ))
             .map_err(|e| {
                 pg_error(

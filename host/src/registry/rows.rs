@@ -192,7 +192,7 @@ pub(crate) fn parse_time(text: &str) -> Result<OffsetDateTime, RowError> {
 /// survive every backend's column exactly, so what a write returns equals what is read back.
 pub(crate) fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
-    now.replace_nanosecond(now.millisecond() as u32 * 1_000_000)
+    now.replace_nanosecond(u32::from(now.millisecond()) * 1_000_000)
         .unwrap_or(now)
 }
 
