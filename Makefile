@@ -9,7 +9,7 @@ INBOX := $(SAMPLES)/inbox
 DEMO := demo-out
 ROOT := $(DEMO)/registry
 
-.PHONY: demo test guests host worker target postgres python
+.PHONY: demo test guests host worker target postgres python js
 
 ## The main job: build the example hooks and the host, publish text_stats to a registry under
 ## demo-out/, run it by name and the other hooks from their files, list the runs, replay one;
@@ -55,14 +55,21 @@ demo: guests host worker
 ## promises run on SQLite and on PostgreSQL: each test binary that needs it starts a throwaway
 ## cluster on a unix socket in a temporary directory (or uses HOOKHOST_TEST_POSTGRES). Then the
 ## Python SDK's own tests. The Python venv (componentize-py, pytest, pyarrow, pinned) and the
-## Python example and fixture components are made first, from source, against the host's wit/.
-test: target postgres python
+## Python example and fixture components are made first, from source, against the host's wit/;
+## so are the JavaScript ones (componentize-js, pinned by example-hooks/js/package-lock.json).
+test: target postgres python js
 	cargo test --workspace
 	HOOKHOST_TEST_COMPONENTS=$(CURDIR)/target/python-hooks $(MAKE) -C sdk/python test
 
 ## The Python SDK's virtual environment and the Python hooks in target/python-hooks/.
 python:
 	$(MAKE) -C sdk/python venv hooks
+
+## The JavaScript tools (npm ci into target/js-tools/) and the JavaScript example and fixture
+## hooks in target/js-hooks/. Needs Node.js 20.19 or later and npm, and fails saying so:
+## tests/js_hooks.rs never skips.
+js:
+	$(MAKE) -C example-hooks/js tools hooks
 
 ## PostgreSQL's server binaries, for the tests' throwaway clusters: Debian's `postgresql`
 ## package, installed when /usr/lib/postgresql/*/bin/initdb is missing. When that fails, this
