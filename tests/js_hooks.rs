@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{guest, jsonl, root};
+use common::{Ran, guest, jsonl, root};
+use hookhost::provenance::{Counts, RunStatus};
 use serde_json::{Value, json};
 
 /// The JavaScript components, by name, in `target/js-hooks/`.
@@ -104,33 +105,6 @@ fn host(args: &[&str]) -> std::process::Output {
         .expect("running host")
 }
 
-/// A finished `host run`: `run.json` and the parsed output lines.
-struct Ran {
-    record: Value,
-    features: Vec<Value>,
-    rejections: Vec<Value>,
-    errors: Vec<Value>,
-    _temp: tempfile::TempDir,
-}
-
-impl Ran {
-    /// The content digest (without run ids) of output `file`, as `run.json` lists it.
-    fn content(&self, file: &str) -> &Value {
-        &self.record["outputs"][file]["content_sha256"]
-    }
-
-    fn ids(lines: &[Value]) -> Vec<&str> {
-        lines.iter().map(|l| l["id"].as_str().unwrap()).collect()
-    }
-
-    fn error_of(&self, id: &str) -> &Value {
-        self.errors
-            .iter()
-            .find(|e| e["id"] == id)
-            .unwrap_or_else(|| panic!("no error for {id}; errors: {:#?}", self.errors))
-    }
-}
-
 /// `host run COMPONENT --input <input> --out <temp> ARGS…`, which must succeed.
 fn host_run(component: &Path, input: &str, args: &[&str]) -> Ran {
     prepare_root();
@@ -154,21 +128,17 @@ fn host_run(component: &Path, input: &str, args: &[&str]) -> Ran {
         all.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
-    let lines = |name: &str| -> Vec<Value> {
-        std::fs::read_to_string(out.join(name))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    Ran {
-        record: serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap())
-            .unwrap(),
-        features: lines("features.jsonl"),
-        rejections: lines("rejections.jsonl"),
-        errors: lines("errors.jsonl"),
-        _temp: temp,
-    }
+    let record = std::fs::read_to_string(out.join("run.json")).unwrap();
+    Ran::read(serde_json::from_str(&record).unwrap(), out, temp)
+}
+
+/// The content digest (without run ids) of output `file`, as `run.json` lists it.
+fn content<'a>(ran: &'a Ran, file: &str) -> &'a str {
+    &ran.record.outputs[file].content_sha256
+}
+
+fn ids(lines: &[Value]) -> Vec<&str> {
+    lines.iter().map(|l| l["id"].as_str().unwrap()).collect()
 }
 
 #[test]
@@ -176,31 +146,35 @@ fn js_text_stats_gives_the_rust_text_stats_rows_on_the_samples() {
     let input = std::fs::read_to_string(root().join("example-hooks/samples/text.jsonl")).unwrap();
     let rust = host_run(&guest("text_stats"), &input, &[]);
     let js = host_run(&js("text_stats"), &input, &[]);
-    assert_eq!(js.record["status"], "succeeded");
-    assert_eq!(js.record["records"], rust.record["records"]);
+    assert_eq!(js.record.status, RunStatus::Succeeded);
     assert_eq!(
-        js.record["records"],
-        json!({"total": 8, "passed": 7, "rejected": 1, "errored": 0})
+        js.record.records,
+        Counts {
+            total: 8,
+            passed: 7,
+            rejected: 1,
+            errored: 0
+        }
     );
+    assert_eq!(js.record.records, rust.record.records);
     assert_eq!(
-        js.record["contract_digest"], rust.record["contract_digest"],
+        js.record.contract_digest, rust.record.contract_digest,
         "one contract in both languages"
     );
     for file in ["features.jsonl", "rejections.jsonl", "errors.jsonl"] {
-        assert_eq!(js.content(file), rust.content(file), "{file}");
+        assert_eq!(content(&js, file), content(&rust, file), "{file}");
     }
     assert_eq!(
-        js.features.iter().find(|r| r["id"] == "unicode").unwrap()["features"],
-        json!({"word_count": 5, "char_count": 23, "mean_word_length": 3.8,
-               "longest_word": "ünïcödé"})
+        js.rows_of("unicode"),
+        [
+            &json!({"word_count": 5, "char_count": 23, "mean_word_length": 3.8,
+                 "longest_word": "ünïcödé"})
+        ]
     );
     // An engine's sandbox is heavy (an initial memory of about 9 MiB): the samples go in one
     // call of up to 256 records, as a Python hook's do.
-    assert_eq!(
-        js.record["chunk_size"],
-        hookhost::limits::HEAVY_CHUNK_SIZE as u64
-    );
-    assert_eq!(js.record["calls"], 1);
+    assert_eq!(js.record.chunk_size, hookhost::limits::HEAVY_CHUNK_SIZE);
+    assert_eq!(js.record.calls, 1);
 }
 
 /// Where JavaScript strings are not Rust's: UTF-16 units against scalar values (astral
@@ -228,15 +202,20 @@ fn js_text_stats_counts_like_rust_where_javascript_strings_differ() {
     ]) + "{\"id\": \"lone-surrogate\", \"metadata\": {\"text\": \"a\\ud800b\"}}\n";
     let rust = host_run(&guest("text_stats"), &input, &[]);
     let js = host_run(&js("text_stats"), &input, &[]);
-    assert_eq!(js.record["records"], rust.record["records"]);
-    assert_eq!(js.record["records"]["passed"], 8);
-    assert_eq!(js.content("features.jsonl"), rust.content("features.jsonl"));
+    assert_eq!(js.record.records, rust.record.records);
+    assert_eq!(js.record.records.passed, 8);
     assert_eq!(
-        js.features.iter().find(|r| r["id"] == "astral").unwrap()["features"],
-        json!({"word_count": 3, "char_count": 8, "mean_word_length": 2.0,
-               "longest_word": "😀😀😀"})
+        content(&js, "features.jsonl"),
+        content(&rust, "features.jsonl")
     );
-    assert_eq!(Ran::ids(&js.rejections), Ran::ids(&rust.rejections));
+    assert_eq!(
+        js.rows_of("astral"),
+        [
+            &json!({"word_count": 3, "char_count": 8, "mean_word_length": 2.0,
+                 "longest_word": "😀😀😀"})
+        ]
+    );
+    assert_eq!(ids(&js.rejections), ids(&rust.rejections));
     for rejection in &js.rejections {
         let reason = rejection["reason"].as_str().unwrap();
         match rejection["id"].as_str().unwrap() {
@@ -258,7 +237,7 @@ fn a_js_record_that_loops_is_stopped_and_its_batch_mates_keep_their_rows() {
     let fuel = ["--fuel", "50000000"];
     let clean = [("a", json!({})), ("b", json!({})), ("c", json!({}))];
     let alone = host_run(&js("loop_forever"), &jsonl(&clean), &fuel);
-    assert_eq!(alone.record["records"]["passed"], 3, "{:?}", alone.errors);
+    assert_eq!(alone.record.records.passed, 3, "{:?}", alone.errors);
     let mixed = host_run(
         &js("loop_forever"),
         &jsonl(&[
@@ -270,15 +249,20 @@ fn a_js_record_that_loops_is_stopped_and_its_batch_mates_keep_their_rows() {
         &fuel,
     );
     assert_eq!(
-        mixed.record["records"],
-        json!({"total": 4, "passed": 3, "rejected": 0, "errored": 1})
+        mixed.record.records,
+        Counts {
+            total: 4,
+            passed: 3,
+            rejected: 0,
+            errored: 1
+        }
     );
     assert_eq!(
-        mixed.content("features.jsonl"),
-        alone.content("features.jsonl"),
+        content(&mixed, "features.jsonl"),
+        content(&alone, "features.jsonl"),
         "batch-mates keep exactly their rows"
     );
-    assert_eq!(Ran::ids(&mixed.features), ["a", "b", "c"]);
+    assert_eq!(mixed.passed_ids(), ["a", "b", "c"]);
     let error = mixed.error_of("bad");
     let kind = error["kind"].as_str().unwrap();
     assert!(["fuel_exhausted", "timeout"].contains(&kind), "{error}");

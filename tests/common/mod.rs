@@ -94,6 +94,26 @@ pub struct Ran {
 }
 
 impl Ran {
+    /// The run in `dir` (inside `temp`, kept as long as the `Ran`) that `record` describes.
+    pub fn read(record: RunRecord, dir: PathBuf, temp: tempfile::TempDir) -> Ran {
+        let read_lines = |name: &str| -> Vec<Value> {
+            std::fs::read_to_string(dir.join(name))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        Ran {
+            features: read_lines("features.jsonl"),
+            rejections: read_lines("rejections.jsonl"),
+            errors: read_lines("errors.jsonl"),
+            logs: std::fs::read_to_string(dir.join("logs.txt")).unwrap(),
+            record,
+            dir,
+            _temp: temp,
+        }
+    }
+
     /// The features of record `id`'s rows.
     pub fn rows_of(&self, id: &str) -> Vec<&Value> {
         self.features
@@ -133,22 +153,7 @@ pub fn run_with(hook: HookComponent, input: &str, adjust: impl FnOnce(&mut RunRe
     let mut request = RunRequest::new(hook, Input::File(input_path), &dir);
     adjust(&mut request);
     let record = run_to_dir(request, &mut |_| {}).expect("the run starts");
-    let read_lines = |name: &str| -> Vec<Value> {
-        std::fs::read_to_string(dir.join(name))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
-    Ran {
-        features: read_lines("features.jsonl"),
-        rejections: read_lines("rejections.jsonl"),
-        errors: read_lines("errors.jsonl"),
-        logs: std::fs::read_to_string(dir.join("logs.txt")).unwrap(),
-        record,
-        dir,
-        _temp: temp,
-    }
+    Ran::read(record, dir, temp)
 }
 
 /// Runs `hook` over `input` with default settings.
